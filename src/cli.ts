@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import path from "node:path";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { createServer, VERSION } from "./server.js";
+import { Autoresearch } from "./session.js";
+import { ProtocolRefusal } from "./errors.js";
+
+const USAGE = `autoresearch-mcp ${VERSION}
+Usage:
+  autoresearch-mcp [serve] [--workspace DIR]     MCP server over stdio (default; DIR defaults to the current directory)
+  autoresearch-mcp init [DIR]                    install the skill and register the server for opencode and Claude Code
+  autoresearch-mcp demo [--keep DIR] [--budget S] [--experiments N]
+                                                 run the whole loop on the built-in example workspace
+  autoresearch-mcp status [--workspace DIR]      print the session dashboard
+  autoresearch-mcp report [--workspace DIR]      write report.md and progress.svg from results.tsv and git
+`;
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith("--")) fail(`${name} needs a value`);
+  args.splice(i, 2);
+  return v;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`autoresearch-mcp: ${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+async function serve(workspace: string) {
+  const progressIntervalMs = process.env.AUTORESEARCH_PROGRESS_MS ? Number(process.env.AUTORESEARCH_PROGRESS_MS) : undefined;
+  const { server, close } = createServer({ workspace, progressIntervalMs });
+  let closing = false;
+  // Stdout carries JSON-RPC only; everything else goes to stderr.
+  const shutdown = async (why: string) => {
+    if (closing) return;
+    closing = true;
+    process.stderr.write(`[autoresearch-mcp] shutting down (${why})\n`);
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await close().catch(() => undefined);
+    process.exit(0);
+  };
+  // The SDK's stdio transport does not watch for stdin closing; a client that goes away must
+  // still take the training tree with it.
+  process.stdin.on("end", () => void shutdown("stdin closed"));
+  process.stdin.on("close", () => void shutdown("stdin closed"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGHUP", () => void shutdown("SIGHUP"));
+  await server.connect(new StdioServerTransport());
+  process.stderr.write(`[autoresearch-mcp] ${VERSION} serving ${workspace}\n`);
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (args.includes("--version")) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  const cmd = args[0] && !args[0].startsWith("--") ? args.shift()! : "serve";
+  switch (cmd) {
+    case "serve": {
+      const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      if (args.length) fail(`unexpected argument ${args[0]}`);
+      return serve(ws);
+    }
+    case "status": {
+      const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      const ar = new Autoresearch(ws);
+      const s = await ar.status({ rows: 20 });
+      process.stdout.write(JSON.stringify(s, null, 2) + "\n");
+      return;
+    }
+    case "report": {
+      const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      const { writeReport } = await import("./report.js");
+      const r = await writeReport(ws);
+      process.stdout.write(`wrote ${r.markdown} and ${r.svg}\n`);
+      return;
+    }
+    case "init": {
+      const { init } = await import("./init.js");
+      const dir = path.resolve(args[0] ?? process.cwd());
+      const r = init(dir);
+      for (const line of r.lines) process.stdout.write(line + "\n");
+      return;
+    }
+    case "demo": {
+      const { runDemo } = await import("./demo.js");
+      const keep = option(args, "--keep");
+      const budget = option(args, "--budget");
+      const experiments = option(args, "--experiments");
+      if (args.length) fail(`unexpected argument ${args[0]}`);
+      await runDemo({ keep, budgetSeconds: budget ? Number(budget) : undefined, experiments: experiments ? Number(experiments) : undefined });
+      return;
+    }
+    default:
+      fail(`unknown command ${cmd}`);
+  }
+}
+
+main().catch((e) => {
+  if (e instanceof ProtocolRefusal) process.stderr.write(`autoresearch-mcp: ${e.message}\n${e.next}\n`);
+  else process.stderr.write(`autoresearch-mcp: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+export function init(_dir: string): { lines: string[] } {
+  throw new Error("init: not built yet");
+}

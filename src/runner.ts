@@ -1,0 +1,323 @@
+import fs from "node:fs";
+import path from "node:path";
+import crypto from "node:crypto";
+import { execa } from "execa";
+
+/**
+ * Running the training command. The run gets its own process group (so the whole tree can be
+ * signalled at once) and an environment marker (so processes that leave the group with setsid are
+ * still found on Linux). Output goes straight from the child to run.log on disk, never through
+ * the server, so a run that floods gigabytes costs the server nothing. A small `sh` watchdog
+ * kills the tree if the server itself dies; a run record on disk lets the next server start
+ * finish the story.
+ */
+
+/** What the runner needs of an execa subprocess. */
+type Child = Promise<{ exitCode?: number; signal?: string; failed: boolean; message?: string }> & { pid?: number };
+
+export const RUN_MARKER_ENV = "AUTORESEARCH_RUN_ID";
+
+export type EndReason = "exit" | "limit" | "cancel" | "shutdown" | "server-died" | "spawn-failed";
+
+export interface RunExit {
+  code: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  reason: EndReason;
+  /** spawn error text (command not found, permission denied) */
+  error?: string;
+  /** ms from the first kill signal to the last process of the tree gone, when the tree was killed */
+  killLatencyMs?: number;
+  /** processes still alive after the final SIGKILL (0 unless the OS refused) */
+  survivors?: number;
+}
+
+export interface RunRecord {
+  id: string;
+  commit: string;
+  argv: string[];
+  pid: number | null;
+  pgid: number | null;
+  serverPid: number;
+  startedAt: number;
+  endedAt: number | null;
+  budgetSeconds: number;
+  killAfterSeconds: number;
+  log: string;
+  exit: RunExit | null;
+  /** results.tsv line written for this run */
+  loggedLine?: number | null;
+}
+
+export interface RunSpec {
+  commit: string;
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  logFile: string;
+  logName: string;
+  budgetSeconds: number;
+  killAfterSeconds: number;
+  graceSeconds: number;
+  recordFile: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  return `run-${t}-${crypto.randomBytes(3).toString("hex")}`;
+}
+
+export function writeRecord(file: string, rec: RunRecord): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(rec, null, 2));
+  fs.renameSync(tmp, file);
+}
+
+export function readRecord(file: string): RunRecord | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as RunRecord;
+  } catch {
+    return null;
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const hasProc = process.platform === "linux" && fs.existsSync("/proc/self/stat");
+
+/**
+ * Live (non-zombie) processes of a run: members of its process group, plus, on Linux, any process
+ * whose environment carries the run's marker (it escaped the group with setsid).
+ */
+export function runProcesses(pgid: number | null, runId: string, scanEnv = true): number[] {
+  if (!hasProc) {
+    if (pgid === null) return [];
+    try {
+      process.kill(-pgid, 0);
+      return [pgid];
+    } catch {
+      return [];
+    }
+  }
+  const found: number[] = [];
+  const marker = Buffer.from(`${RUN_MARKER_ENV}=${runId}\0`);
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesised command name: state ppid pgrp ...
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") continue;
+    if (pgid !== null && Number(rest[2]) === pgid) {
+      found.push(pid);
+      continue;
+    }
+    if (!scanEnv) continue;
+    try {
+      if (fs.readFileSync(`/proc/${name}/environ`).includes(marker)) found.push(pid);
+    } catch {
+      /* not ours to read */
+    }
+  }
+  return found;
+}
+
+function signalAll(pgid: number | null, pids: number[], sig: NodeJS.Signals): void {
+  if (pgid !== null) {
+    try {
+      process.kill(-pgid, sig);
+    } catch {
+      /* group already gone */
+    }
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/**
+ * SIGTERM to the whole tree, SIGKILL after `graceMs` to whatever is left, then wait until nothing
+ * is left. Returns how long it took and how many processes survived (0 unless the OS refused).
+ */
+export async function killTree(pgid: number | null, runId: string, graceMs: number): Promise<{ latencyMs: number; survivors: number }> {
+  const t0 = performance.now();
+  let alive = runProcesses(pgid, runId);
+  if (alive.length === 0) return { latencyMs: 0, survivors: 0 };
+  signalAll(pgid, alive, "SIGTERM");
+  const termDeadline = t0 + graceMs;
+  while (performance.now() < termDeadline) {
+    await sleep(25);
+    alive = runProcesses(pgid, runId, false);
+    if (alive.length === 0) break;
+  }
+  alive = runProcesses(pgid, runId);
+  for (let i = 0; alive.length > 0 && i < 80; i++) {
+    signalAll(pgid, alive, "SIGKILL");
+    await sleep(25);
+    alive = runProcesses(pgid, runId);
+  }
+  return { latencyMs: Math.round(performance.now() - t0), survivors: alive.length };
+}
+
+const WATCHDOG_SH = `
+server=$1; pgid=$2; grace=$3
+while kill -0 "$server" 2>/dev/null; do
+  kill -0 -- "-$pgid" 2>/dev/null || exit 0
+  sleep 1
+done
+kill -TERM -- "-$pgid" 2>/dev/null
+sleep "$grace"
+kill -KILL -- "-$pgid" 2>/dev/null
+exit 0
+`;
+
+/** A run in progress, owned by this server. */
+export class ActiveRun {
+  readonly done: Promise<RunRecord>;
+  private stopReason: EndReason | null = null;
+  private killing: Promise<{ latencyMs: number; survivors: number }> | null = null;
+  private limitTimer: NodeJS.Timeout | null = null;
+
+  private constructor(readonly record: RunRecord, private readonly spec: RunSpec, child: Child | null, spawnError: string | null) {
+    this.done = this.supervise(child, spawnError);
+  }
+
+  static start(spec: RunSpec): ActiveRun {
+    const id = newRunId();
+    // execa 9 accepts a file descriptor here at run time; its types only take a literal number.
+    const fd = fs.openSync(spec.logFile, "w") as 3;
+    let child: Child | null = null;
+    let spawnError: string | null = null;
+    try {
+      const sub = execa(spec.argv[0], spec.argv.slice(1), {
+        cwd: spec.cwd,
+        env: { ...spec.env, [RUN_MARKER_ENV]: id },
+        extendEnv: false,
+        detached: true,
+        stdin: "ignore",
+        stdout: fd,
+        stderr: fd,
+        reject: false,
+        cleanup: false,
+        buffer: false,
+      });
+      child = sub;
+    } catch (e) {
+      spawnError = (e as Error).message;
+    } finally {
+      fs.closeSync(fd);
+    }
+    const pid = child?.pid ?? null;
+    const rec: RunRecord = {
+      id,
+      commit: spec.commit,
+      argv: spec.argv,
+      pid,
+      pgid: pid,
+      serverPid: process.pid,
+      startedAt: Date.now(),
+      endedAt: null,
+      budgetSeconds: spec.budgetSeconds,
+      killAfterSeconds: spec.killAfterSeconds,
+      log: spec.logName,
+      exit: null,
+      loggedLine: null,
+    };
+    writeRecord(spec.recordFile, rec);
+    if (pid !== null) startWatchdog(pid, spec.graceSeconds);
+    return new ActiveRun(rec, spec, child, spawnError);
+  }
+
+  get elapsedSeconds(): number {
+    return (Date.now() - this.record.startedAt) / 1000;
+  }
+
+  /** Stops the run (cancel, shutdown); resolves when the tree is gone. */
+  async stop(reason: EndReason): Promise<RunRecord> {
+    this.stopReason ??= reason;
+    this.killing ??= killTree(this.record.pgid, this.record.id, this.spec.graceSeconds * 1000);
+    return this.done;
+  }
+
+  private async supervise(child: Child | null, spawnError: string | null): Promise<RunRecord> {
+    const rec = this.record;
+    if (child) {
+      this.limitTimer = setTimeout(() => {
+        this.stopReason ??= "limit";
+        this.killing ??= killTree(rec.pgid, rec.id, this.spec.graceSeconds * 1000);
+      }, this.spec.killAfterSeconds * 1000);
+      const r = await child;
+      clearTimeout(this.limitTimer);
+      if (r.failed && r.exitCode === undefined && !r.signal) spawnError = String(r.message ?? "spawn failed").split("\n")[0];
+      // Whatever the main process left behind (workers, grandchildren) goes with it.
+      const cleanup = this.killing ?? killTree(rec.pgid, rec.id, Math.min(1000, this.spec.graceSeconds * 1000));
+      const k = await cleanup;
+      const reason: EndReason = spawnError ? "spawn-failed" : (this.stopReason ?? "exit");
+      rec.exit = {
+        code: r.exitCode ?? null,
+        signal: r.signal ?? null,
+        timedOut: reason === "limit",
+        reason,
+        ...(spawnError ? { error: spawnError } : {}),
+        ...(this.killing ? { killLatencyMs: k.latencyMs } : {}),
+        survivors: k.survivors,
+      };
+    } else {
+      rec.exit = { code: null, signal: null, timedOut: false, reason: "spawn-failed", error: spawnError ?? "spawn failed", survivors: 0 };
+    }
+    rec.endedAt = Date.now();
+    writeRecord(this.spec.recordFile, rec);
+    return rec;
+  }
+}
+
+function startWatchdog(pgid: number, graceSeconds: number): void {
+  try {
+    const w = execa("sh", ["-c", WATCHDOG_SH, "autoresearch-watchdog", String(process.pid), String(pgid), String(Math.max(1, Math.ceil(graceSeconds)))], {
+      detached: true,
+      stdio: "ignore",
+      reject: false,
+      cleanup: false,
+      buffer: false,
+    });
+    w.unref?.();
+    void w.catch(() => undefined);
+  } catch {
+    /* without a watchdog the next server start still cleans up */
+  }
+}
+
+/**
+ * At server start: a record left `running` by a server that is gone means that server died
+ * mid-run. Kill what is left of the tree (the watchdog normally did already) and close the record.
+ */
+export async function recoverStaleRun(recordFile: string, graceSeconds: number): Promise<RunRecord | null> {
+  const rec = readRecord(recordFile);
+  if (!rec || rec.exit || rec.endedAt) return null;
+  if (rec.serverPid !== process.pid && pidAlive(rec.serverPid)) return null; // another live server owns it
+  const k = await killTree(rec.pgid, rec.id, graceSeconds * 1000);
+  rec.exit = { code: null, signal: null, timedOut: false, reason: "server-died", killLatencyMs: k.latencyMs, survivors: k.survivors };
+  rec.endedAt = Date.now();
+  writeRecord(recordFile, rec);
+  return rec;
+}

@@ -1,0 +1,64 @@
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { Autoresearch } from "./session.js";
+import { TOOLS } from "./tools/index.js";
+import { registerTool } from "./tools/define-tool.js";
+
+export const SKILL_PATH = fileURLToPath(new URL("../skills/autoresearch/SKILL.md", import.meta.url));
+const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+export const VERSION = pkg.version;
+
+const INSTRUCTIONS = `autoresearch-mcp runs Karpathy's autoresearch loop on one workspace and enforces its rules.
+Setup: start_session {tag}, then the baseline: run_training, log_result {description:"baseline"}.
+Loop: status / read_train -> apply_patch (train.py only) -> commit -> run_training -> log_result -> reset_to_best unless kept.
+The server proposes keep/discard/crash; every answer ends with what to do next. Never ask the human whether to continue.`;
+
+export interface ServerOptions {
+  workspace: string;
+  progressIntervalMs?: number;
+  log?: (msg: string) => void;
+}
+
+/** Builds the MCP server for one workspace; `close` stops a run in progress and its tree. */
+export function createServer(opts: ServerOptions) {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`[autoresearch-mcp] ${m}\n`));
+  const ar = new Autoresearch(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
+  const server = new McpServer({ name: "autoresearch-mcp", version: VERSION }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
+  for (const tool of TOOLS) registerTool(server, ar, tool, log);
+
+  server.registerPrompt(
+    "autoresearch",
+    { title: "Autoresearch playbook", description: "The playbook for running the autoresearch loop through this server's tools." },
+    () => ({ messages: [{ role: "user", content: { type: "text", text: readSkill() } }] }),
+  );
+
+  const fileResource = (name: string, uri: string, description: string, read: () => Promise<string>) =>
+    server.registerResource(name, uri, { title: name, description, mimeType: "text/plain" }, async (u) => ({ contents: [{ uri: u.href, mimeType: "text/plain", text: await read() }] }));
+  fileResource("train.py", "autoresearch://workspace/editable", "The editable training script.", async () => (await ar.readFile({})).content);
+  fileResource("results.tsv", "autoresearch://workspace/results", "The results log (last 200 rows).", async () => {
+    const s = await ar.status({ rows: 200 });
+    return ["commit\t" + s.metric + "\tmemory_gb\tstatus\tdescription", ...s.lastRows.map((r) => [r.commit, r.metric, r.memoryGb, r.status, r.description].join("\t"))].join("\n");
+  });
+  fileResource("run.log tail", "autoresearch://workspace/log-tail", "The last 50 records of run.log.", async () => {
+    const m = await ar.parseMetrics({});
+    return m.tail.length ? m.tail.join("\n") : Object.entries(m.metrics).map(([k, v]) => `${k}: ${v}`).join("\n");
+  });
+
+  return {
+    server,
+    ar,
+    close: async () => {
+      await ar.close();
+      await server.close().catch(() => undefined);
+    },
+  };
+}
+
+export function readSkill(): string {
+  try {
+    return fs.readFileSync(SKILL_PATH, "utf8");
+  } catch {
+    return INSTRUCTIONS;
+  }
+}

@@ -1,0 +1,821 @@
+import fs from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+import { refuse, ProtocolRefusal, errorMessage } from "./errors.js";
+import { openWorkspace, type Workspace } from "./workspace.js";
+import { shortHash } from "./git.js";
+import { resolveRegularFile, printable } from "./paths.js";
+import { applyEdits, contentHash, unifiedDiff, PatchError, type Edit } from "./patch.js";
+import {
+  dependencyPolicy,
+  inspectSource,
+  installCommandHits,
+  isDependencyManifest,
+  newImports,
+  treeViolations,
+  type DependencyPolicy,
+  type TreeViolation,
+} from "./guards.js";
+import { ActiveRun, readRecord, recoverStaleRun, pidAlive, writeRecord, type RunRecord } from "./runner.js";
+import { classifyCrash, latestRecord, parseLogFile } from "./metrics.js";
+import { appendDurably, ensureHeader, formatRow, headerFor, readResults, sanitizeDescription, type ResultRow, type ResultsFile, type Status } from "./results.js";
+
+/**
+ * The autoresearch protocol over one workspace: every rule of the session lives here, with no
+ * MCP in sight. State is on disk (git, results.tsv, .git/autoresearch/), so a new server picks
+ * up where the old one stopped; memory holds only caches and the run this server owns.
+ */
+
+export interface SessionInfo {
+  tag: string;
+  branch: string;
+  base: string;
+  createdAt: string;
+}
+
+export interface Callbacks {
+  signal?: AbortSignal;
+  /** called while waiting for a run; `line` is the latest progress record of the log */
+  progress?: (elapsedSeconds: number, totalSeconds: number, line: string | null) => void;
+  /** the client can receive progress: a wait may last the whole run */
+  canProgress?: boolean;
+}
+
+const TAG_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const MAX_WAIT_WITHOUT_PROGRESS_S = 50;
+const STALL_LIMIT = 10;
+
+export class Lock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export class Autoresearch {
+  private ws: Workspace | null = null;
+  private session: SessionInfo | null = null;
+  private policy: DependencyPolicy | null = null;
+  private active: ActiveRun | null = null;
+  private recovered: RunRecord | null = null;
+  private resultsCache: { key: string; file: ResultsFile } | null = null;
+  private readonly lock = new Lock();
+  private closed = false;
+
+  constructor(readonly dir: string, private readonly opts: { progressIntervalMs?: number } = {}) {}
+
+  // ---------------------------------------------------------------- workspace and session
+
+  /** Opens (once) the workspace; config errors surface on every call until fixed. */
+  async workspace(): Promise<Workspace> {
+    if (this.ws) return this.ws;
+    let ws: Workspace;
+    try {
+      ws = await openWorkspace(this.dir);
+    } catch (e) {
+      refuse("workspace", errorMessage(e), "Fix the workspace (autoresearch.json or the git repository), then call the tool again.");
+    }
+    // A run left behind by a server that died is killed and closed before anything else.
+    this.recovered = await recoverStaleRun(ws.runRecordPath, ws.config.graceSeconds).catch(() => null);
+    this.ws = ws;
+    const saved = readJson<SessionInfo>(ws.sessionPath);
+    if (saved && (await ws.repo.currentBranch()) === saved.branch) this.session = saved;
+    return ws;
+  }
+
+  private async requireSession(): Promise<{ ws: Workspace; s: SessionInfo }> {
+    const ws = await this.workspace();
+    if (!this.session) {
+      const branch = await ws.repo.currentBranch();
+      const hint = branch?.startsWith(ws.config.branchPrefix)
+        ? `HEAD is on ${branch}: call start_session {"tag":"${branch.slice(ws.config.branchPrefix.length)}","resume":true} to continue it.`
+        : 'Call start_session {"tag":"<tag>"} first (e.g. the date, "nov24").';
+      refuse("no_session", "No autoresearch session is active in this workspace.", hint);
+    }
+    return { ws, s: this.session };
+  }
+
+  async startSession(args: { tag?: string; resume?: boolean }) {
+    return this.lock.run(async () => {
+      const ws = await this.workspace();
+      const { repo, config } = ws;
+      this.assertNoActiveRun();
+      const head = await repo.headOid();
+      if (!head) refuse("no_commit", "The repository has no commit yet.", `Commit ${config.editable} and ${config.readonly.join(", ")} first.`);
+      let tag = args.tag;
+      if (!tag && args.resume) {
+        const b = await repo.currentBranch();
+        if (b?.startsWith(config.branchPrefix)) tag = b.slice(config.branchPrefix.length);
+      }
+      if (!tag) refuse("bad_tag", "A tag is needed.", 'Pass {"tag":"nov24"} (letters, digits, . _ -).');
+      checkTag(tag);
+      const branch = config.branchPrefix + tag;
+      resolveRegularFile(ws.root, config.editable, "editable file");
+      for (const r of config.readonly) resolveRegularFile(ws.root, r, "read-only file");
+      repo.ensureExcluded([`/${config.results}`, `/${config.log}`, "__pycache__/"]);
+      fs.mkdirSync(ws.stateDir, { recursive: true });
+      return args.resume ? this.resume(ws, tag, branch) : this.create(ws, tag, branch, head);
+    });
+  }
+
+  private async create(ws: Workspace, tag: string, branch: string, head: string) {
+    const { repo, config } = ws;
+    if (await repo.branchOid(branch))
+      refuse("branch_exists", `Branch ${branch} already exists.`, `Pick a new tag, or continue it with start_session {"tag":"${tag}","resume":true}.`);
+    if (!(await repo.readFileAt(head, config.editable))) refuse("untracked_editable", `${config.editable} is not committed.`, `Commit ${config.editable} first, then start the session.`);
+    const dirty = await repo.status();
+    if (dirty.length)
+      refuse("dirty_tree", `The work tree is not clean: ${describePaths(dirty.map((d) => d.path))}.`, "Commit, remove or git-ignore these files first; the session starts from a clean commit.", { paths: dirty.map((d) => d.path) });
+    const results = this.results(ws);
+    if (results.rows.length)
+      refuse("results_exist", `${config.results} already holds ${results.rows.length} row(s) of an earlier session.`, `Continue that session with start_session {"resume":true}, or move ${config.results} out of the workspace.`);
+    const checks = await this.runChecks(ws);
+    const failed = checks.find((c) => !c.ok);
+    if (failed)
+      refuse("check_failed", `The check ${JSON.stringify(failed.argv)} failed (${failed.exit}).\n${failed.tail.join("\n")}`, "The data or environment is not ready: report this to the human and stop; do not start experiments.", { checks });
+    await repo.createAndCheckoutBranch(branch);
+    const headerWritten = ensureHeader(ws.resultsPath, config.metric.name);
+    fs.writeFileSync(ws.resultsMirrorPath, headerFor(config.metric.name).join("\t") + "\n");
+    const info: SessionInfo = { tag, branch, base: head, createdAt: new Date().toISOString() };
+    writeJson(ws.sessionPath, info);
+    this.session = info;
+    this.policy = null;
+    this.resultsCache = null;
+    return {
+      tag,
+      branch,
+      base: shortHash(head),
+      resumed: false,
+      headerWritten,
+      rows: 0,
+      checks,
+      problems: [] as string[],
+      next: `Run the baseline as it is: run_training, then log_result {"description":"baseline"}.`,
+    };
+  }
+
+  private async resume(ws: Workspace, tag: string, branch: string) {
+    const { repo, config } = ws;
+    const tip = await repo.branchOid(branch);
+    if (!tip) refuse("no_branch", `Branch ${branch} does not exist, so there is nothing to resume.`, `Start it with start_session {"tag":"${tag}"}.`);
+    const current = await repo.currentBranch();
+    const problems: string[] = [];
+    if (current !== branch) {
+      const dirty = await repo.status();
+      if (dirty.length) refuse("dirty_tree", `HEAD is on ${current ?? "a detached commit"} and the work tree has changes (${describePaths(dirty.map((d) => d.path))}).`, `Commit or remove them, or run "git checkout ${branch}" yourself.`);
+      await repo.checkoutBranch(branch);
+      problems.push(`HEAD was on ${current ?? "a detached commit"}; checked out ${branch}`);
+    }
+    if (!fs.existsSync(ws.resultsPath)) {
+      if (fs.existsSync(ws.resultsMirrorPath)) {
+        fs.copyFileSync(ws.resultsMirrorPath, ws.resultsPath);
+        problems.push(`${config.results} was missing; restored it from the server's copy (.git/autoresearch/results.mirror.tsv)`);
+      } else {
+        ensureHeader(ws.resultsPath, config.metric.name);
+        problems.push(`${config.results} was missing and no copy exists; started it with the header only`);
+      }
+    }
+    this.resultsCache = null;
+    const results = this.results(ws);
+    problems.push(...results.problems.map((p) => `${config.results}: ${p}`));
+    const saved = readJson<SessionInfo>(ws.sessionPath);
+    let base = saved?.branch === branch ? saved.base : null;
+    if (!base && results.rows[0]) base = await repo.expand(results.rows[0].commit);
+    if (!base) base = await repo.readCommit(tip).then((c) => c.parents[0] ?? tip).catch(() => tip);
+    if (!fs.existsSync(ws.resultsMirrorPath)) fs.copyFileSync(ws.resultsPath, ws.resultsMirrorPath);
+    const info: SessionInfo = { tag, branch, base, createdAt: saved?.createdAt ?? new Date().toISOString() };
+    writeJson(ws.sessionPath, info);
+    this.session = info;
+    this.policy = null;
+    const dirty = await repo.status();
+    if (dirty.length) problems.push(`work tree changes: ${describePaths(dirty.map((d) => `${d.path} (${d.untracked ? "untracked" : "modified"})`))}`);
+    if (this.recovered) problems.push(`run ${this.recovered.id} of ${shortHash(this.recovered.commit)} was still going when its server died; its process tree was killed on restart`);
+    const rec = readRecord(ws.runRecordPath);
+    const head = (await repo.headOid())!;
+    const unlogged = rec && rec.exit && rec.commit === head && !rec.loggedLine && !this.rowForRun(results.rows, rec);
+    return {
+      tag,
+      branch,
+      base: shortHash(base),
+      resumed: true,
+      headerWritten: false,
+      rows: results.rows.length,
+      checks: [] as CheckResult[],
+      problems,
+      next: unlogged
+        ? `The run of ${shortHash(head)} finished but is not logged: call log_result.`
+        : results.rows.length === 0
+          ? `Run the baseline as it is: run_training, then log_result {"description":"baseline"}.`
+          : "Continue the loop: status, then apply_patch, commit, run_training, log_result.",
+    };
+  }
+
+  private async runChecks(ws: Workspace): Promise<CheckResult[]> {
+    const out: CheckResult[] = [];
+    for (const argv of ws.config.checks) {
+      const r = await execa(argv[0], argv.slice(1), { cwd: ws.root, reject: false, all: true, timeout: 600_000, stdin: "ignore", env: ws.config.env, maxBuffer: 1 << 20 });
+      const ok = r.exitCode === 0;
+      const tail = String(r.all ?? "").split(/\r?\n|\r/).filter((l) => l.trim()).slice(-10).map((l) => l.slice(0, 300));
+      out.push({ argv, ok, exit: r.timedOut ? "timed out" : r.exitCode === undefined ? String(r.code ?? r.message).split("\n")[0] : `exit ${r.exitCode}`, tail });
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- results
+
+  private results(ws: Workspace): ResultsFile {
+    let key = "missing";
+    try {
+      const st = fs.statSync(ws.resultsPath);
+      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      /* missing */
+    }
+    if (this.resultsCache?.key === key) return this.resultsCache.file;
+    const file = readResults(ws.resultsPath, ws.config.metric.name);
+    this.resultsCache = { key, file };
+    return file;
+  }
+
+  private better(a: number, b: number, goal: "min" | "max") {
+    return goal === "min" ? a < b : a > b;
+  }
+
+  /** The best kept row: best value among keeps, the later one on a tie (the simpler change). */
+  bestKept(rows: ResultRow[], goal: "min" | "max"): ResultRow | null {
+    let best: ResultRow | null = null;
+    for (const r of rows) {
+      if (r.status !== "keep" || !Number.isFinite(r.value)) continue;
+      if (!best || !this.better(best.value, r.value, goal)) best = r;
+    }
+    return best;
+  }
+
+  private rowForRun(rows: ResultRow[], rec: RunRecord): ResultRow | null {
+    // A row whose line is after the run started counts when the record was not marked (killed in between).
+    const last = rows[rows.length - 1];
+    return last && last.commit === shortHash(rec.commit) ? last : null;
+  }
+
+  // ---------------------------------------------------------------- state checks
+
+  private assertNoActiveRun() {
+    if (this.active)
+      refuse("run_in_progress", `Run ${this.active.record.id} of ${shortHash(this.active.record.commit)} is in progress (${Math.round(this.active.elapsedSeconds)} s elapsed).`, `Wait for it with run_training {"runId":"${this.active.record.id}"} (or parse_metrics {"waitSeconds":50}), or stop it with run_training {"cancel":true}.`);
+  }
+
+  private async assertOnBranch(ws: Workspace, s: SessionInfo): Promise<string> {
+    const branch = await ws.repo.currentBranch();
+    if (branch !== s.branch)
+      refuse("wrong_branch", `HEAD is on ${branch ?? "a detached commit"}, not on the session branch ${s.branch}.`, `Run "git checkout ${s.branch}" (your changes elsewhere are not part of the session), then retry.`);
+    return (await ws.repo.headOid())!;
+  }
+
+  private violationRefusal(v: TreeViolation[], editable: string): never {
+    const deps = v.filter((x) => isDependencyManifest(x.path));
+    const list = v.map((x) => `${printable(x.path)} (${x.what})`).slice(0, 10).join(", ");
+    const msg = deps.length
+      ? `Dependency files changed: ${deps.map((d) => printable(d.path)).join(", ")}. No new dependencies are allowed, and only ${editable} may change. All changes outside it: ${list}.`
+      : `Only ${editable} may change, but: ${list}${v.length > 10 ? ` and ${v.length - 10} more` : ""}.`;
+    const committed = v.some((x) => x.what.startsWith("committed"));
+    refuse(
+      "outside_editable",
+      msg,
+      committed
+        ? 'Files were committed behind the server\'s back: call reset_to_best to return to the best kept commit (this drops those commits), then redo the change in the editable file only.'
+        : `Undo them: "git checkout -- <file>" for changed files, delete or git-ignore untracked ones, then retry.`,
+      { paths: v.map((x) => x.path) },
+    );
+  }
+
+  private async headFacts(ws: Workspace, head: string) {
+    const rows = this.results(ws).rows;
+    const row = rowFor(rows, shortHash(head));
+    const rec = readRecord(ws.runRecordPath);
+    const runOfHead = rec && rec.commit === head ? rec : null;
+    const unloggedRun = runOfHead && runOfHead.exit && !runOfHead.loggedLine && !(row && row.line > 1 && rowIsAfter(row, runOfHead)) ? runOfHead : null;
+    return { rows, row, rec, runOfHead, unloggedRun };
+  }
+
+  /** The rules for changing code: not on top of a discard, not after a failed crash fix, not with an unlogged run. */
+  private async assertMayChangeCode(ws: Workspace, s: SessionInfo, head: string) {
+    const { rows, row, unloggedRun } = await this.headFacts(ws, head);
+    if (unloggedRun)
+      refuse("unlogged_run", `The run of ${shortHash(head)} is finished but not logged in ${ws.config.results}.`, "Call log_result first: every run is logged before the code changes.");
+    if (row?.status === "discard")
+      refuse("on_discard", `HEAD ${shortHash(head)} is a logged discard; work on top of it would build on a rejected change.`, "Call reset_to_best, then apply your next idea.");
+    if (row?.status === "crash") {
+      const crashes = await this.crashesSinceBest(ws, s, head, rows);
+      if (crashes >= 2)
+        refuse("second_crash", `HEAD ${shortHash(head)} crashed again after a fix attempt.`, "One fix per crash: call reset_to_best and try a different idea.");
+    }
+  }
+
+  private async crashesSinceBest(ws: Workspace, s: SessionInfo, head: string, rows: ResultRow[]): Promise<number> {
+    const best = this.bestKept(rows, ws.config.metric.goal);
+    const bestOid = best ? await this.resolveRowCommit(ws, s, best) : s.base;
+    const status = new Map(rows.map((r) => [r.commit, r.status]));
+    let n = 0;
+    for (const c of await ws.repo.log(head, bestOid ?? undefined, 50)) if (status.get(shortHash(c.oid)) === "crash") n++;
+    return n;
+  }
+
+  private async resolveRowCommit(ws: Workspace, s: SessionInfo, row: ResultRow): Promise<string | null> {
+    if (row.commit === "baseline") return s.base;
+    return ws.repo.expand(row.commit);
+  }
+
+  // ---------------------------------------------------------------- tools' domain operations
+
+  async readFile(args: { file?: string; startLine?: number; endLine?: number }) {
+    const ws = await this.workspace();
+    const name = args.file ?? ws.config.editable;
+    const allowed = [ws.config.editable, ...ws.config.readonly];
+    if (!allowed.includes(name))
+      refuse("not_allowed", `"${printable(name)}" is not a file of the session; only ${allowed.join(", ")} can be read.`, `Pass file: "${ws.config.editable}" or one of the read-only files.`);
+    const abs = resolveRegularFile(ws.root, name, name === ws.config.editable ? "editable file" : "read-only file");
+    const buf = fs.readFileSync(abs);
+    const text = buf.toString("utf8");
+    const lines = text.split(/\r?\n/);
+    if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+    const total = lines.length;
+    const start = Math.max(1, args.startLine ?? 1);
+    let end = Math.min(total, args.endLine ?? total);
+    if (args.startLine !== undefined && start > total) refuse("bad_range", `startLine ${start} is past the end (${total} lines).`, `Use a startLine between 1 and ${total}.`);
+    if (end < start) refuse("bad_range", `endLine ${end} is before startLine ${start}.`, "Give endLine ≥ startLine.");
+    // Keep answers under what clients show whole (opencode cuts at 50 KB).
+    const MAX = 40_000;
+    let content = lines.slice(start - 1, end).join("\n");
+    let truncated = false;
+    if (content.length > MAX) {
+      let acc = 0;
+      let i = start - 1;
+      for (; i < end && acc + lines[i].length + 1 <= MAX; i++) acc += lines[i].length + 1;
+      end = Math.max(start, i);
+      content = lines.slice(start - 1, end).join("\n");
+      truncated = true;
+    }
+    return { file: name, content, startLine: start, endLine: end, totalLines: total, hash: contentHash(buf), truncated, readonly: name !== ws.config.editable };
+  }
+
+  async applyPatch(args: { edits?: Edit[]; content?: string; expectedHash?: string }) {
+    return this.lock.run(async () => {
+      const { ws, s } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      await this.assertMayChangeCode(ws, s, head);
+      const v = (await treeViolations(ws.repo, s.base, head, ws.config.editable));
+      if (v.length) this.violationRefusal(v, ws.config.editable);
+      const hasEdits = (args.edits?.length ?? 0) > 0;
+      if (hasEdits === (args.content !== undefined))
+        refuse("bad_patch", hasEdits ? 'Give either "edits" or "content", not both.' : 'Nothing to apply: give "edits" (a list of {old, new}) or "content".', "Retry with one of them.");
+      const abs = resolveRegularFile(ws.root, ws.config.editable, "editable file");
+      const beforeBuf = fs.readFileSync(abs);
+      const before = beforeBuf.toString("utf8");
+      const hash = contentHash(beforeBuf);
+      if (args.expectedHash && args.expectedHash !== hash)
+        refuse("stale", `${ws.config.editable} changed since you read it (hash ${hash}, you expected ${printable(args.expectedHash, 20)}).`, "Call read_train again and redo the edit on the current text.");
+      let after: string;
+      let matches: string[] = [];
+      if (hasEdits) {
+        try {
+          ({ text: after, matches } = applyEdits(before, args.edits!));
+        } catch (e) {
+          if (e instanceof PatchError) refuse("patch_failed", `Patch not applied (${ws.config.editable} unchanged): ${e.message}`, e.hint);
+          throw e;
+        }
+      } else {
+        if (args.content!.includes("\0")) refuse("patch_failed", "content contains a NUL byte; nothing was written.", "Remove NUL bytes.");
+        after = args.content!;
+      }
+      if (after === before) refuse("no_change", `The patch leaves ${ws.config.editable} as it is.`, "Give an edit that changes something.");
+      const report = await this.checkSource(ws, s, after);
+      const tmp = `${abs}.autoresearch-tmp`;
+      fs.writeFileSync(tmp, after);
+      try {
+        fs.chmodSync(tmp, fs.statSync(abs).mode);
+      } catch {
+        /* keep default mode */
+      }
+      fs.renameSync(tmp, abs);
+      const d = unifiedDiff(ws.config.editable, before, after);
+      return { file: ws.config.editable, hash: contentHash(Buffer.from(after, "utf8")), diff: d.diff, added: d.added, removed: d.removed, matches, syntaxChecked: report.checkedByPython && ws.config.syntaxCheck };
+    });
+  }
+
+  /** Syntax and dependency rules on a candidate source; refuses with the reason. */
+  private async checkSource(ws: Workspace, s: SessionInfo, source: string) {
+    const name = path.basename(ws.config.editable);
+    const report = await inspectSource(source, name, ws.config.python);
+    if (ws.config.syntaxCheck && report.syntaxError) {
+      const e = report.syntaxError;
+      refuse("syntax_error", `${e.message}${e.line ? ` at line ${e.line}${e.col ? `:${e.col}` : ""}` : ""}${e.text ? `: ${e.text.trim()}` : ""}. ${ws.config.editable} was left unchanged.`, "Fix the edit and apply it again.");
+    }
+    const policy = await this.dependencyPolicy(ws, s);
+    const fresh = newImports(report.imports, policy);
+    if (fresh.length)
+      refuse("new_dependency", `New import${fresh.length > 1 ? "s" : ""} ${fresh.map((m) => `"${m}"`).join(", ")}: not in the standard library, the base version of ${ws.config.editable}, the project's own modules, or pyproject.toml.`, "No new dependencies: use only what is already available (stdlib or the packages the project declares).");
+    const installs = installCommandHits(source);
+    if (installs.length > policy.baseInstallHits)
+      refuse("install_command", `The code runs a package install ("${installs[installs.length - 1]}").`, "No new dependencies: remove the install command.");
+    if (report.computedImports > policy.baseComputedImports)
+      refuse("new_dependency", "The code imports a module whose name is computed at run time (__import__/import_module).", "Import modules by name, from the standard library or the declared dependencies.");
+    return report;
+  }
+
+  private async dependencyPolicy(ws: Workspace, s: SessionInfo) {
+    this.policy ??= await dependencyPolicy(ws.repo, s.base, ws.config.editable, ws.config.python);
+    return this.policy;
+  }
+
+  async commit(args: { description: string }) {
+    return this.lock.run(async () => {
+      const { ws, s } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      await this.assertMayChangeCode(ws, s, head);
+      const status = await ws.repo.status();
+      const v = await treeViolations(ws.repo, s.base, head, ws.config.editable, status);
+      if (v.length) this.violationRefusal(v, ws.config.editable);
+      const description = sanitizeDescription(args.description, 120);
+      if (!description) refuse("bad_description", "The description is empty.", "Describe the change in one line, e.g. \"raise LR to 0.04\".");
+      if (!status.some((e) => e.path === ws.config.editable))
+        refuse("nothing_to_commit", `${ws.config.editable} has no changes since ${shortHash(head)}.`, "Use apply_patch to make the change first.");
+      const abs = resolveRegularFile(ws.root, ws.config.editable, "editable file");
+      await this.checkSource(ws, s, fs.readFileSync(abs, "utf8"));
+      const oid = await ws.repo.commitFile(ws.config.editable, `${s.tag}: ${description}`);
+      return { commit: shortHash(oid), message: `${s.tag}: ${description}`, next: "Call run_training." };
+    });
+  }
+
+  async runTraining(args: { wait?: boolean; waitSeconds?: number; cancel?: boolean; runId?: string }, cb: Callbacks = {}) {
+    const start = await this.lock.run(async () => {
+      const { ws, s } = await this.requireSession();
+      if (args.cancel) {
+        if (!this.active) refuse("no_run", "No run is in progress.", "Nothing to cancel.");
+        if (args.runId && args.runId !== this.active.record.id) refuse("no_run", `Run ${printable(args.runId)} is not the one in progress (${this.active.record.id}).`, "Pass the id of the run in progress.");
+        return { kind: "cancel" as const, run: this.active };
+      }
+      if (this.active) {
+        if (args.runId === this.active.record.id) return { kind: "attach" as const, run: this.active };
+        this.assertNoActiveRun();
+      }
+      if (args.runId) {
+        const rec = readRecord(ws.runRecordPath);
+        if (rec?.id === args.runId && rec.exit) return { kind: "finished" as const, rec };
+        refuse("no_run", `Run ${printable(args.runId)} is not known (the last run is ${rec?.id ?? "none"}).`, "Call run_training without runId to start a run.");
+      }
+      const other = readRecord(ws.runRecordPath);
+      if (other && !other.exit && other.serverPid !== process.pid && pidAlive(other.serverPid))
+        refuse("run_in_progress", `Run ${other.id} is in progress in another autoresearch-mcp server (pid ${other.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
+      const head = await this.assertOnBranch(ws, s);
+      const status = await ws.repo.status();
+      if (status.length) {
+        const v = await treeViolations(ws.repo, s.base, head, ws.config.editable, status);
+        if (v.length) this.violationRefusal(v, ws.config.editable);
+        refuse("dirty_tree", `${ws.config.editable} has uncommitted changes; the code that runs must be the code that is logged.`, "Call commit first (or reset_to_best to drop the changes).");
+      }
+      const committed = await treeViolations(ws.repo, s.base, head, ws.config.editable, []);
+      if (committed.length) this.violationRefusal(committed, ws.config.editable);
+      const { unloggedRun } = await this.headFacts(ws, head);
+      if (unloggedRun)
+        refuse("unlogged_run", `The previous run of ${shortHash(head)} (${unloggedRun.id}) is not logged yet.`, "Call log_result first, so every run has its row.");
+      const { config } = ws;
+      const run = ActiveRun.start({
+        commit: head,
+        argv: config.run,
+        cwd: ws.root,
+        env: { ...stringEnv(process.env), ...config.env, AUTORESEARCH_BUDGET_SECONDS: String(config.budgetSeconds) },
+        logFile: ws.logPath,
+        logName: config.log,
+        budgetSeconds: config.budgetSeconds,
+        killAfterSeconds: config.killAfterSeconds,
+        graceSeconds: config.graceSeconds,
+        recordFile: ws.runRecordPath,
+      });
+      this.active = run;
+      void run.done.finally(() => {
+        if (this.active === run) this.active = null;
+      });
+      return { kind: "started" as const, run };
+    });
+    const ws = await this.workspace();
+    if (start.kind === "cancel") return this.describeRun(ws, await start.run.stop("cancel"));
+    if (start.kind === "finished") return this.describeRun(ws, start.rec);
+    const run = start.run;
+    if (args.wait === false) return this.describeRun(ws, run.record);
+    return this.describeRun(ws, await this.waitFor(ws, run, args.waitSeconds, cb));
+  }
+
+  /** Waits for `run` with progress; returns its record (finished, or still running when the wait ends). */
+  private async waitFor(ws: Workspace, run: ActiveRun, waitSeconds: number | undefined, cb: Callbacks): Promise<RunRecord> {
+    const limit = waitSeconds ?? (cb.canProgress ? Infinity : MAX_WAIT_WITHOUT_PROGRESS_S);
+    const deadline = Date.now() + limit * 1000;
+    const interval = this.opts.progressIntervalMs ?? 5000;
+    const total = ws.config.killAfterSeconds;
+    const tick = () => cb.progress?.(run.elapsedSeconds, total, latestRecord(ws.logPath));
+    tick();
+    while (!this.closed) {
+      const left = deadline - Date.now();
+      if (left <= 0 || cb.signal?.aborted) break;
+      const step = Math.min(interval, left);
+      const finished = await Promise.race([run.done.then(() => true), sleep(step).then(() => false), abortPromise(cb.signal)]);
+      if (finished) break;
+      tick();
+    }
+    return run.record;
+  }
+
+  private describeRun(ws: Workspace, rec: RunRecord) {
+    const { config } = ws;
+    const base = { runId: rec.id, commit: shortHash(rec.commit), elapsedSeconds: Math.round(((rec.endedAt ?? Date.now()) - rec.startedAt) / 100) / 10, killAfterSeconds: rec.killAfterSeconds };
+    if (!rec.exit) {
+      return {
+        ...base,
+        state: "running" as const,
+        latest: latestRecord(ws.logPath),
+        next: `Still running. Wait again with run_training {"runId":"${rec.id}"} or parse_metrics {"waitSeconds":50}; nothing else can change the code meanwhile.`,
+      };
+    }
+    const parsed = parseLogFile(path.join(ws.root, rec.log), config.metric.name);
+    const outcome = this.outcome(ws, rec, parsed);
+    return {
+      ...base,
+      state: "finished" as const,
+      exitCode: rec.exit.code,
+      signal: rec.exit.signal,
+      timedOut: rec.exit.timedOut,
+      endReason: rec.exit.reason,
+      ...(rec.exit.killLatencyMs !== undefined ? { killLatencyMs: rec.exit.killLatencyMs } : {}),
+      metric: outcome.value,
+      memoryGb: outcome.memoryGb,
+      metrics: parsed.metrics,
+      crashed: outcome.crashed,
+      reason: outcome.reason,
+      tail: outcome.crashed ? parsed.tail : [],
+      proposedStatus: outcome.proposed,
+      logged: !!rec.loggedLine,
+      next: rec.loggedLine
+        ? "Already logged."
+        : `Call log_result {"description":"..."}; the server proposes "${outcome.proposed}"${outcome.crashed ? " (read the tail above to decide whether one fix is worth it)" : ""}.`,
+    };
+  }
+
+  /** What a finished run means: value, memory and the status the server proposes. */
+  private outcome(ws: Workspace, rec: RunRecord, parsed: ReturnType<typeof parseLogFile>) {
+    const { config } = ws;
+    const rows = this.results(ws).rows;
+    const raw = parsed.metrics[config.metric.name];
+    const value = parsed.hasMetric && typeof raw === "number" ? raw : null;
+    const mem = parsed.metrics[config.memoryKey];
+    const memoryGb = typeof mem === "number" && Number.isFinite(mem) ? Math.round((mem / 1024) * 10) / 10 : null;
+    const exit = rec.exit!;
+    const stoppedEarly = exit.reason === "cancel" || exit.reason === "shutdown" || exit.reason === "server-died" || exit.reason === "spawn-failed";
+    let proposed: Status;
+    let reason: string | null = null;
+    const crashed = value === null || stoppedEarly || (exit.code !== 0 && !exit.timedOut);
+    if (exit.timedOut) {
+      proposed = "discard";
+      reason = `killed at the hard limit of ${rec.killAfterSeconds} s (budget ${rec.budgetSeconds} s)`;
+    } else if (crashed) {
+      proposed = "crash";
+      reason = exit.error ? `could not start ${JSON.stringify(rec.argv[0])}: ${exit.error}` : exit.reason === "server-died" ? "the server died during the run; its tree was killed" : classifyCrash(parsed.tail, { code: exit.code, signal: exit.signal, timedOut: false, cancelled: exit.reason === "cancel" || exit.reason === "shutdown" });
+    } else {
+      const best = this.bestKept(rows, config.metric.goal);
+      const baselineMem = rows.find((r) => r.status === "keep" && r.memoryGb > 0)?.memoryGb ?? 0;
+      if (memoryGb !== null && baselineMem > 0 && memoryGb > 2 * baselineMem) {
+        proposed = "crash";
+        reason = `memory ${memoryGb} GB is more than twice the baseline's ${baselineMem} GB (explosive growth counts as a crash)`;
+      } else if (!best || this.better(Number(value!.toFixed(6)), Number(best.value.toFixed(6)), config.metric.goal)) proposed = "keep";
+      else proposed = "discard";
+    }
+    return { value, memoryGb, proposed, reason, crashed: crashed && !exit.timedOut };
+  }
+
+  async parseMetrics(args: { log?: string; waitSeconds?: number }, cb: Callbacks = {}) {
+    const ws = await this.workspace();
+    if (args.waitSeconds && this.active) await this.waitFor(ws, this.active, Math.min(args.waitSeconds, MAX_WAIT_WITHOUT_PROGRESS_S), cb);
+    const name = args.log ?? ws.config.log;
+    const abs = resolveRegularFile(ws.root, name, "log");
+    const parsed = parseLogFile(abs, ws.config.metric.name);
+    const rec = readRecord(ws.runRecordPath);
+    const running = this.active && name === ws.config.log ? this.active.record : null;
+    const exit = rec && rec.log === name && rec.exit ? rec.exit : null;
+    const crashed = !parsed.hasMetric && !running;
+    const raw = parsed.metrics[ws.config.metric.name];
+    const mem = parsed.metrics[ws.config.memoryKey];
+    return {
+      log: name,
+      sizeBytes: parsed.sizeBytes,
+      metric: parsed.hasMetric && typeof raw === "number" ? raw : null,
+      memoryGb: typeof mem === "number" && Number.isFinite(mem) ? Math.round((mem / 1024) * 10) / 10 : null,
+      metrics: parsed.metrics,
+      crashed,
+      reason: crashed ? classifyCrash(parsed.tail, { code: exit?.code ?? null, signal: exit?.signal ?? null, timedOut: exit?.timedOut ?? false, cancelled: exit?.reason === "cancel" }) : null,
+      tail: crashed ? parsed.tail : [],
+      running: running ? { runId: running.id, elapsedSeconds: Math.round((Date.now() - running.startedAt) / 1000), latest: parsed.lastProgress } : null,
+    };
+  }
+
+  async logResult(args: { description: string; status?: Status }) {
+    return this.lock.run(async () => {
+      const { ws, s } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      const rec = readRecord(ws.runRecordPath);
+      if (!rec || rec.commit !== head || !rec.exit)
+        refuse("no_run", `HEAD ${shortHash(head)} has no finished run to log.`, "Call run_training first; the server logs only results of runs it made.");
+      const facts = await this.headFacts(ws, head);
+      if (!facts.unloggedRun) refuse("already_logged", `The last run of ${shortHash(head)} is already logged (line ${rec.loggedLine ?? facts.row?.line}).`, "Go on: reset_to_best after a discard or crash, or apply_patch for the next idea.");
+      const description = sanitizeDescription(args.description);
+      if (!description) refuse("bad_description", "The description is empty.", 'Describe the experiment in one line, e.g. "baseline" or "raise LR to 0.04".');
+      const parsed = parseLogFile(path.join(ws.root, rec.log), ws.config.metric.name);
+      const o = this.outcome(ws, rec, parsed);
+      const status = args.status ?? o.proposed;
+      const best = this.bestKept(facts.rows, ws.config.metric.goal);
+      if (status !== o.proposed) {
+        const equalBest = o.value !== null && best && o.value.toFixed(6) === best.value.toFixed(6) && !rec.exit.timedOut;
+        const ok = (o.proposed === "keep" && status === "discard") || (o.proposed === "discard" && status === "keep" && equalBest);
+        if (!ok)
+          refuse(
+            "status_refused",
+            `Status "${status}" is not allowed for this run: the server proposes "${o.proposed}"${o.reason ? ` (${o.reason})` : ""}${o.value !== null ? `, ${ws.config.metric.name} ${o.value.toFixed(6)}` : ""}${best ? ` vs best kept ${best.value.toFixed(6)}` : ""}.`,
+            'Only downgrades are allowed (keep → discard), or keep for an equal value when the change is simpler. Call log_result without "status" to accept the proposal.',
+          );
+      }
+      const row = formatRow({ commit: shortHash(head), value: o.value, memoryGb: o.memoryGb, status, description });
+      appendDurably(ws.resultsPath, row);
+      this.resultsCache = null;
+      const rows = this.results(ws).rows;
+      const line = rows[rows.length - 1]?.line ?? null;
+      rec.loggedLine = line;
+      writeRecord(ws.runRecordPath, rec);
+      try {
+        appendDurably(ws.resultsMirrorPath, row);
+      } catch {
+        /* the mirror is a convenience copy */
+      }
+      const n = rows.length;
+      const fields = row.trimEnd().split("\t");
+      const exp = `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`;
+      const newBest = status === "keep";
+      const stall = stallCount(rows);
+      const next =
+        status === "keep"
+          ? "Kept: the branch advances. Next idea: apply_patch."
+          : status === "discard"
+            ? "Not kept: call reset_to_best, then try a different idea."
+            : (await this.crashesSinceBest(ws, s, head, rows)) >= 2 || rec.exit.timedOut
+              ? "Crashed again: call reset_to_best and move on to a different idea."
+              : n === 1
+                ? "The baseline crashed: the environment or data is broken. Report it to the human and stop."
+                : "Crashed: if the fix is trivial (typo, missing import), apply_patch + commit one fix and run again; otherwise reset_to_best.";
+      return {
+        line: exp,
+        row: { commit: fields[0], metric: fields[1], memoryGb: fields[2], status, description: fields[4] },
+        rowNumber: n,
+        newBest,
+        stall,
+        next: stall >= STALL_LIMIT && status !== "keep" ? `${next} ${stall} experiments since the last keep: widen the search (a structural change, not another small tweak).` : next,
+      };
+    });
+  }
+
+  async resetToBest() {
+    return this.lock.run(async () => {
+      const { ws, s } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      const facts = await this.headFacts(ws, head);
+      if (facts.unloggedRun) refuse("unlogged_run", `The run of ${shortHash(head)} is not logged yet; a reset now would lose it.`, "Call log_result first, then reset_to_best.");
+      const best = this.bestKept(facts.rows, ws.config.metric.goal);
+      const target = best ? await this.resolveRowCommit(ws, s, best) : s.base;
+      if (!target || !(await ws.repo.commitExists(target)))
+        refuse("no_best", `The best kept commit ${best?.commit ?? "?"} is not in the repository.`, "Check results.tsv and git log; resume with start_session if the branch changed.");
+      const dropped = target === head ? 0 : (await ws.repo.log(head, target, 1000)).length;
+      await ws.repo.resetHard(s.branch, target);
+      const left = await ws.repo.status();
+      return {
+        commit: shortHash(target),
+        metric: best ? best.value : null,
+        droppedCommits: dropped,
+        untouched: [ws.config.results, ws.config.log],
+        leftovers: left.map((e) => e.path),
+        next: left.length ? `Reset done, but these files are still there: ${describePaths(left.map((e) => e.path))}; remove them before the next commit.` : "Reset done. Next idea: apply_patch.",
+      };
+    });
+  }
+
+  async status(args: { rows?: number }) {
+    const ws = await this.workspace();
+    const { config } = ws;
+    const results = this.results(ws);
+    const rows = results.rows;
+    const best = this.bestKept(rows, config.metric.goal);
+    const counts = { keep: 0, discard: 0, crash: 0, other: 0 };
+    for (const r of rows) counts[(r.status in counts ? r.status : "other") as keyof typeof counts]++;
+    const n = Math.max(0, Math.min(args.rows ?? 20, 200));
+    const baseline = rows.find((r) => r.status === "keep" && Number.isFinite(r.value)) ?? null;
+    const rec = readRecord(ws.runRecordPath);
+    const head = await ws.repo.headOid();
+    const branch = await ws.repo.currentBranch();
+    const trajectory = rows.filter((r) => r.status === "keep" && Number.isFinite(r.value)).map((r) => ({ commit: r.commit, metric: r.value, description: r.description }));
+    const stall = stallCount(rows);
+    const session = this.session;
+    return {
+      session: session ? { tag: session.tag, branch: session.branch, base: shortHash(session.base) } : null,
+      head: head ? shortHash(head) : null,
+      branch,
+      metric: config.metric.name,
+      best: best ? { commit: best.commit, metric: best.value, description: best.description } : null,
+      baseline: baseline ? { commit: baseline.commit, metric: baseline.value } : null,
+      improvement: best && baseline ? Number((baseline.value - best.value).toFixed(6)) : null,
+      counts: { total: rows.length, ...counts },
+      sinceLastKeep: stall,
+      keepRate: rows.length ? Math.round((counts.keep / rows.length) * 1000) / 1000 : null,
+      lastRows: rows.slice(-n).map((r) => ({ n: rows.indexOf(r) + 1, commit: r.commit, metric: r.valueText, memoryGb: r.memoryText, status: r.status, description: r.description })),
+      running: this.active ? { runId: this.active.record.id, commit: shortHash(this.active.record.commit), elapsedSeconds: Math.round(this.active.elapsedSeconds), latest: latestRecord(ws.logPath) } : null,
+      lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (this.active ? "running" : "unknown"), logged: !!rec.loggedLine } : null,
+      recovered: this.recovered ? `run ${this.recovered.id} was still running when its server died; it was killed when this server started` : null,
+      problems: results.problems,
+      trajectory,
+      advice: !session
+        ? "No session: call start_session."
+        : stall >= STALL_LIMIT
+          ? `${stall} experiments since the last keep: widen the search (a different component or optimizer class, not another small tweak).`
+          : "Keep going: one falsifiable idea per experiment.",
+    };
+  }
+
+  /** Stops a run of this server (shutdown); resolves when its tree is gone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.active) await this.active.stop("shutdown").catch(() => undefined);
+  }
+}
+
+export interface CheckResult {
+  argv: string[];
+  ok: boolean;
+  exit: string;
+  tail: string[];
+}
+
+function checkTag(tag: string) {
+  if (!TAG_RE.test(tag) || tag.includes("..") || tag.endsWith(".lock") || tag.endsWith("."))
+    refuse("bad_tag", `Tag "${printable(tag)}" is not usable as a branch name.`, "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. nov24).");
+}
+
+function rowFor(rows: ResultRow[], short: string): ResultRow | null {
+  for (let i = rows.length - 1; i >= 0; i--) if (rows[i].commit === short) return rows[i];
+  return null;
+}
+
+/** A row written after the run started (the record may have missed its mark if the server died between). */
+function rowIsAfter(row: ResultRow, rec: RunRecord): boolean {
+  return rec.loggedLine ? row.line >= rec.loggedLine : false;
+}
+
+export function stallCount(rows: ResultRow[]): number {
+  let n = 0;
+  for (let i = rows.length - 1; i >= 0 && rows[i].status !== "keep"; i--) n++;
+  return n;
+}
+
+function describePaths(p: string[]): string {
+  const shown = p.slice(0, 8).map((x) => printable(x)).join(", ");
+  return p.length > 8 ? `${shown} and ${p.length - 8} more` : shown;
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function readJson<T>(file: string): T | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+  } catch {
+    return null;
+  }
+}
+
+function writeJson(file: string, v: unknown) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(v, null, 2));
+  fs.renameSync(tmp, file);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function abortPromise(signal?: AbortSignal): Promise<boolean> {
+  if (!signal) return new Promise(() => undefined);
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(false), { once: true }));
+}
+
+export { ProtocolRefusal };

@@ -1,0 +1,50 @@
+import { z } from "zod";
+import { defineTool } from "./define-tool.js";
+
+const row = z.object({ n: z.number(), commit: z.string(), metric: z.string(), memoryGb: z.string(), status: z.string(), description: z.string() });
+const point = z.object({ commit: z.string(), metric: z.number(), description: z.string() });
+
+export const statusTool = defineTool({
+  name: "status",
+  title: "Session dashboard",
+  description:
+    "The dashboard: session and branch, best kept commit and metric, counts per status, experiments since the last keep (past 10: widen the search), the last rows (default 20), a run in progress, and the trajectory of keeps for the final summary.",
+  effect: "readOnly",
+  input: {
+    rows: z.number().int().min(0).max(200).optional().describe("How many of the last results rows to return (default 20)."),
+  },
+  output: {
+    session: z.object({ tag: z.string(), branch: z.string(), base: z.string() }).nullable(),
+    head: z.string().nullable(),
+    branch: z.string().nullable(),
+    metric: z.string(),
+    best: z.object({ commit: z.string(), metric: z.number(), description: z.string() }).nullable(),
+    baseline: z.object({ commit: z.string(), metric: z.number() }).nullable(),
+    improvement: z.number().nullable(),
+    counts: z.object({ total: z.number(), keep: z.number(), discard: z.number(), crash: z.number(), other: z.number() }),
+    sinceLastKeep: z.number(),
+    keepRate: z.number().nullable(),
+    lastRows: z.array(row),
+    running: z.object({ runId: z.string(), commit: z.string(), elapsedSeconds: z.number(), latest: z.string().nullable() }).nullable(),
+    lastRun: z.object({ runId: z.string(), commit: z.string(), endReason: z.string(), logged: z.boolean() }).nullable(),
+    recovered: z.string().nullable(),
+    problems: z.array(z.string()),
+    trajectory: z.array(point),
+    advice: z.string(),
+  },
+  run: async ({ ar }, args) => {
+    const r = await ar.status(args);
+    const c = r.counts;
+    const lines = [
+      r.session ? `Session ${r.session.tag} on ${r.session.branch}, HEAD ${r.head}.` : `No session (branch ${r.branch ?? "detached"}).`,
+      `${c.total} experiments: ${c.keep} keep, ${c.discard} discard, ${c.crash} crash; ${r.sinceLastKeep} since the last keep.`,
+      r.best ? `Best ${r.metric} ${r.best.metric.toFixed(6)} at ${r.best.commit} (${r.best.description})${r.improvement !== null ? `, ${r.improvement.toFixed(6)} better than baseline` : ""}.` : "No kept result yet.",
+      r.running ? `Running: ${r.running.runId} of ${r.running.commit}, ${r.running.elapsedSeconds} s${r.running.latest ? ` | ${r.running.latest}` : ""}` : null,
+      r.recovered ? `Note: ${r.recovered}` : null,
+      ...r.problems.map((p) => `results.tsv: ${p}`),
+      ...(r.lastRows.length ? ["commit\tmetric\tmem\tstatus\tdescription", ...r.lastRows.map((x) => `${x.commit}\t${x.metric}\t${x.memoryGb}\t${x.status}\t${x.description}`)] : []),
+      r.advice,
+    ].filter((l): l is string => l !== null);
+    return { data: r, text: lines.join("\n") };
+  },
+});

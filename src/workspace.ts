@@ -1,0 +1,46 @@
+import fs from "node:fs";
+import path from "node:path";
+import { loadConfig, type Config } from "./config.js";
+import { Repo } from "./git.js";
+import { resolveInside } from "./paths.js";
+
+/** A workspace: the git work tree, its config and the paths the server may touch. */
+export interface Workspace {
+  root: string;
+  config: Config;
+  repo: Repo;
+  /** absolute paths, all checked to lie inside the workspace */
+  editablePath: string;
+  resultsPath: string;
+  logPath: string;
+  /** server state under .git/autoresearch/ (never tracked, never in the work tree) */
+  stateDir: string;
+  runRecordPath: string;
+  sessionPath: string;
+  resultsMirrorPath: string;
+}
+
+export async function openWorkspace(dir: string): Promise<Workspace> {
+  let root: string;
+  try {
+    root = fs.realpathSync(dir);
+  } catch {
+    throw new Error(`workspace ${dir} does not exist`);
+  }
+  if (!fs.statSync(root).isDirectory()) throw new Error(`workspace ${dir} is not a directory`);
+  const config = loadConfig(root);
+  const repo = await Repo.open(root);
+  const stateDir = path.join(repo.gitdir, "autoresearch");
+  return {
+    root,
+    config,
+    repo,
+    editablePath: resolveInside(root, config.editable, "editable"),
+    resultsPath: resolveInside(root, config.results, "results"),
+    logPath: resolveInside(root, config.log, "log"),
+    stateDir,
+    runRecordPath: path.join(stateDir, "run.json"),
+    sessionPath: path.join(stateDir, "session.json"),
+    resultsMirrorPath: path.join(stateDir, "results.mirror.tsv"),
+  };
+}

@@ -1,0 +1,52 @@
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+
+export const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+
+export interface Started {
+  client: Client;
+  transport: StdioClientTransport;
+  stderr: () => string;
+  pid: () => number | null;
+  close: () => Promise<void>;
+}
+
+/** Starts the built server over stdio, as a user's client would. */
+export async function startClient(workspace: string, env: Record<string, string> = {}): Promise<Started> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, "serve", "--workspace", workspace],
+    stderr: "pipe",
+    env: { ...(process.env as Record<string, string>), AUTORESEARCH_PROGRESS_MS: "500", ...env },
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (d) => (stderr += d));
+  const client = new Client({ name: "test", version: "0.0.0" });
+  await client.connect(transport);
+  return { client, transport, stderr: () => stderr, pid: () => transport.pid, close: () => client.close() };
+}
+
+export type ToolResult = CallToolResult & { structuredContent?: Record<string, any> };
+
+/** Calls a tool and returns the result (errors are results with isError). */
+export async function call(client: Client, name: string, args: Record<string, unknown> = {}, opts: { onprogress?: (p: { progress: number; total?: number; message?: string }) => void; timeout?: number } = {}): Promise<ToolResult> {
+  return (await client.callTool({ name, arguments: args }, undefined, { onprogress: opts.onprogress, timeout: opts.timeout ?? 60_000, resetTimeoutOnProgress: true })) as ToolResult;
+}
+
+export const text = (r: ToolResult) => (r.content as { type: string; text: string }[]).map((c) => c.text).join("\n");
+
+/** Calls a tool that must succeed and returns its structured content. */
+export async function ok(client: Client, name: string, args: Record<string, unknown> = {}, opts: Parameters<typeof call>[3] = {}): Promise<Record<string, any>> {
+  const r = await call(client, name, args, opts);
+  if (r.isError) throw new Error(`${name} failed: ${text(r)}`);
+  return r.structuredContent!;
+}
+
+/** Calls a tool that must be refused and returns its text. */
+export async function refused(client: Client, name: string, args: Record<string, unknown> = {}): Promise<string> {
+  const r = await call(client, name, args);
+  if (!r.isError) throw new Error(`${name} was expected to be refused but returned: ${text(r)}`);
+  return text(r);
+}
