@@ -1,13 +1,19 @@
 import fs from "node:fs";
 import path from "node:path";
 import crypto from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import { killTree, pidAlive, RUN_MARKER_ENV } from "./process-tree.js";
+
+export { killTree, pidAlive, runProcesses, RUN_MARKER_ENV } from "./process-tree.js";
+
+const WATCHDOG = fileURLToPath(new URL("./watchdog.js", import.meta.url));
 
 /**
  * Running the training command. The run gets its own process group (so the whole tree can be
  * signalled at once) and an environment marker (so processes that leave the group with setsid are
  * still found on Linux). Output goes straight from the child to run.log on disk, never through
- * the server, so a run that floods gigabytes costs the server nothing. A small `sh` watchdog
+ * the server, so a run that floods gigabytes costs the server nothing. A small watchdog process
  * kills the tree if the server itself dies; a run record on disk lets the next server start
  * finish the story.
  */
@@ -15,7 +21,6 @@ import { execa } from "execa";
 /** What the runner needs of an execa subprocess. */
 type Child = Promise<{ exitCode?: number; signal?: string; failed: boolean; message?: string }> & { pid?: number };
 
-export const RUN_MARKER_ENV = "AUTORESEARCH_RUN_ID";
 
 export type EndReason = "exit" | "limit" | "cancel" | "shutdown" | "server-died" | "spawn-failed";
 
@@ -62,7 +67,6 @@ export interface RunSpec {
   recordFile: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
@@ -83,113 +87,6 @@ export function readRecord(file: string): RunRecord | null {
     return null;
   }
 }
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-const hasProc = process.platform === "linux" && fs.existsSync("/proc/self/stat");
-
-/**
- * Live (non-zombie) processes of a run: members of its process group, plus, on Linux, any process
- * whose environment carries the run's marker (it escaped the group with setsid).
- */
-export function runProcesses(pgid: number | null, runId: string, scanEnv = true): number[] {
-  if (!hasProc) {
-    if (pgid === null) return [];
-    try {
-      process.kill(-pgid, 0);
-      return [pgid];
-    } catch {
-      return [];
-    }
-  }
-  const found: number[] = [];
-  const marker = Buffer.from(`${RUN_MARKER_ENV}=${runId}\0`);
-  for (const name of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (pid === process.pid) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
-    } catch {
-      continue;
-    }
-    // Fields after the parenthesised command name: state ppid pgrp ...
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (rest[0] === "Z" || rest[0] === "X") continue;
-    if (pgid !== null && Number(rest[2]) === pgid) {
-      found.push(pid);
-      continue;
-    }
-    if (!scanEnv) continue;
-    try {
-      if (fs.readFileSync(`/proc/${name}/environ`).includes(marker)) found.push(pid);
-    } catch {
-      /* not ours to read */
-    }
-  }
-  return found;
-}
-
-function signalAll(pgid: number | null, pids: number[], sig: NodeJS.Signals): void {
-  if (pgid !== null) {
-    try {
-      process.kill(-pgid, sig);
-    } catch {
-      /* group already gone */
-    }
-  }
-  for (const pid of pids) {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* gone */
-    }
-  }
-}
-
-/**
- * SIGTERM to the whole tree, SIGKILL after `graceMs` to whatever is left, then wait until nothing
- * is left. Returns how long it took and how many processes survived (0 unless the OS refused).
- */
-export async function killTree(pgid: number | null, runId: string, graceMs: number): Promise<{ latencyMs: number; survivors: number }> {
-  const t0 = performance.now();
-  let alive = runProcesses(pgid, runId);
-  if (alive.length === 0) return { latencyMs: 0, survivors: 0 };
-  signalAll(pgid, alive, "SIGTERM");
-  const termDeadline = t0 + graceMs;
-  while (performance.now() < termDeadline) {
-    await sleep(25);
-    alive = runProcesses(pgid, runId, false);
-    if (alive.length === 0) break;
-  }
-  alive = runProcesses(pgid, runId);
-  for (let i = 0; alive.length > 0 && i < 80; i++) {
-    signalAll(pgid, alive, "SIGKILL");
-    await sleep(25);
-    alive = runProcesses(pgid, runId);
-  }
-  return { latencyMs: Math.round(performance.now() - t0), survivors: alive.length };
-}
-
-const WATCHDOG_SH = `
-server=$1; pgid=$2; grace=$3
-while kill -0 "$server" 2>/dev/null; do
-  kill -0 -- "-$pgid" 2>/dev/null || exit 0
-  sleep 1
-done
-kill -TERM -- "-$pgid" 2>/dev/null
-sleep "$grace"
-kill -KILL -- "-$pgid" 2>/dev/null
-exit 0
-`;
 
 /** A run in progress, owned by this server. */
 export class ActiveRun {
@@ -244,7 +141,7 @@ export class ActiveRun {
       loggedLine: null,
     };
     writeRecord(spec.recordFile, rec);
-    if (pid !== null) startWatchdog(pid, spec.graceSeconds);
+    if (pid !== null) startWatchdog(id, pid, spec.graceSeconds);
     return new ActiveRun(rec, spec, child, spawnError);
   }
 
@@ -291,9 +188,11 @@ export class ActiveRun {
   }
 }
 
-function startWatchdog(pgid: number, graceSeconds: number): void {
+function startWatchdog(runId: string, pgid: number, graceSeconds: number): void {
   try {
-    const w = execa("sh", ["-c", WATCHDOG_SH, "autoresearch-watchdog", String(process.pid), String(pgid), String(Math.max(1, Math.ceil(graceSeconds)))], {
+    // A separate node process (not sh: dash cannot signal a process group) that outlives a
+    // SIGKILLed server and takes the run's tree with it.
+    const w = execa(process.execPath, [WATCHDOG, String(process.pid), String(pgid), runId, String(graceSeconds)], {
       detached: true,
       stdio: "ignore",
       reject: false,

@@ -1,0 +1,56 @@
+import fs from "node:fs";
+import path from "node:path";
+
+/** True when a process with this pid exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return true;
+  }
+}
+
+/** True when no live (non-zombie) process is left in the process group. */
+export function groupGone(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ESRCH";
+  }
+  // Only zombies may remain until their parent reaps them.
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(rest[2]) === pgid && rest[0] !== "Z") return false;
+    } catch {
+      /* gone */
+    }
+  }
+  return true;
+}
+
+/** Pids a fixture printed as `pid: <n>` lines into run.log. */
+export function pidsInLog(ws: string, log = "run.log"): number[] {
+  const text = fs.readFileSync(path.join(ws, log), "utf8");
+  return [...text.matchAll(/^pid: (\d+)$/gm)].map((m) => Number(m[1]));
+}
+
+export async function waitUntil(cond: () => boolean, ms = 10_000, step = 50): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, step));
+  }
+  return cond();
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,108 @@
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { call, ok, refused, text } from "../helpers/client.js";
+import { session, useSessions } from "../helpers/session.js";
+import { porcelain, read } from "../helpers/workspace.js";
+
+useSessions();
+
+const bytes = (ws: string) => fs.readFileSync(path.join(ws, "train.py"));
+
+describe("apply_patch", () => {
+  it("replaces a unique exact match and returns the diff and the new hash", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const r = await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04 ", new: "LR = 0.045 " }] });
+    expect(r.diff).toMatch(/^-LR = 0\.04 .*$/m);
+    expect(r.diff).toMatch(/^\+LR = 0\.045 .*$/m);
+    expect(r).toMatchObject({ added: 1, removed: 1, matches: ["exact"], syntaxChecked: true });
+    expect((await ok(c, "read_train")).hash).toBe(r.hash);
+    expect(porcelain(ws)).toBe(" M train.py\n");
+  });
+
+  it("falls back to whitespace-tolerant matching of whole lines", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const r = await ok(c, "apply_patch", { edits: [{ old: "    steps = 5\n  for step   in range(steps):", new: "    steps = 6\n    for step in range(steps):" }] });
+    expect(r.matches).toEqual(["whitespace"]);
+    expect(read(ws, "train.py")).toContain("    steps = 6\n    for step in range(steps):\n");
+  });
+
+  it("says 'did you mean' with the closest lines on a miss, and leaves the file byte-identical", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const before = bytes(ws);
+    const msg = await refused(c, "apply_patch", { edits: [{ old: "LR = 0.4", new: "LR = 0.5" }] });
+    expect(msg).toMatch(/^Refused: Patch not applied \(train\.py unchanged\): "old" was not found in the file\. Did you mean/);
+    expect(msg).toMatch(/^\d+: LR = 0\.04/m);
+    expect(msg).toMatch(/Next: Call read_train/);
+    expect(bytes(ws).equals(before)).toBe(true);
+  });
+
+  it("refuses an old text that matches twice", async () => {
+    const { c } = await session({ baseline: true });
+    expect(await refused(c, "apply_patch", { edits: [{ old: "print(f\"", new: "print(\"" }] })).toMatch(/matches \d+ places/);
+  });
+
+  it("is all-or-nothing over several edits", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const before = bytes(ws);
+    const msg = await refused(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.045" }, { old: "NOT THERE", new: "x" }] });
+    expect(msg).toMatch(/edit 2 of 2/);
+    expect(bytes(ws).equals(before)).toBe(true);
+    const r = await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.045" }, { old: "LR = 0.045", new: "LR = 0.046" }] });
+    expect(r.matches).toEqual(["exact", "exact"]);
+    expect(read(ws, "train.py")).toContain("LR = 0.046");
+  });
+
+  it("refuses a stale expectedHash", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const { hash } = await ok(c, "read_train");
+    fs.appendFileSync(path.join(ws, "train.py"), "# edited elsewhere\n");
+    const before = bytes(ws);
+    expect(await refused(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.045" }], expectedHash: hash })).toMatch(/changed since you read it/);
+    expect(bytes(ws).equals(before)).toBe(true);
+  });
+
+  it("catches a Python syntax error before anything is written", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const before = bytes(ws);
+    const msg = await refused(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = (0.04" }] });
+    expect(msg).toMatch(/^Refused: SyntaxError: .* at line \d+.*train\.py was left unchanged/);
+    expect(bytes(ws).equals(before)).toBe(true);
+    expect(porcelain(ws)).toBe("");
+  });
+
+  it("refuses a new import at the patch already", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const before = bytes(ws);
+    expect(await refused(c, "apply_patch", { edits: [{ old: "import os\n", new: "import os\nimport torch\n" }] })).toMatch(/New import "torch"/);
+    expect(bytes(ws).equals(before)).toBe(true);
+  });
+
+  it("replaces the whole content, and refuses both or neither of edits/content", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const next = read(ws, "train.py").replace("SLEEP = 0.0", "SLEEP = 0.01");
+    const r = await ok(c, "apply_patch", { content: next });
+    expect(r.added).toBe(1);
+    expect(read(ws, "train.py")).toBe(next);
+    expect(await refused(c, "apply_patch", {})).toMatch(/Nothing to apply/);
+    expect(await refused(c, "apply_patch", { content: "x = 1\n", edits: [{ old: "a", new: "b" }] })).toMatch(/either "edits" or "content"/);
+  });
+
+  it("keeps CRLF line endings and non-ASCII text byte for byte", async () => {
+    const crlf = "# -*- coding: utf-8 -*-\r\n\"\"\"Ünïcødé — λ 学習 🚀\"\"\"\r\nLR = 0.04\r\nNAME = 'naïve café'\r\nprint('val_bpb:          1.0')\r\n";
+    const { ws, c } = await session({ train: crlf, baseline: false });
+    await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04\nNAME", new: "LR = 0.05\nNAME" }] });
+    const after = bytes(ws);
+    expect(after.equals(Buffer.from(crlf.replace("LR = 0.04", "LR = 0.05"), "utf8"))).toBe(true);
+    const r = await ok(c, "read_train");
+    expect(r.content).toContain("学習 🚀");
+  });
+
+  it("rejects invalid input with a clear error and the server keeps serving", async () => {
+    const { c } = await session();
+    const r = await call(c, "apply_patch", { edits: "LR = 0.05" });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/edits/);
+    await ok(c, "status");
+  });
+});
