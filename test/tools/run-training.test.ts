@@ -34,6 +34,7 @@ describe("run_training", () => {
     expect(pids.length).toBe(5);
     for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false);
     expect(groupGone(pids[0])).toBe(true);
+    expect(await refused(c, "log_result", { description: "hangs", status: "keep" })).toMatch(/proposes "discard" \(killed at the hard limit of 1\.5 s/);
     const logged = await ok(c, "log_result", { description: "hangs" });
     expect(logged.row).toMatchObject({ status: "discard", metric: "0.000000" });
     expect(await refused(c, "log_result", { description: "again" })).toMatch(/already logged/);
