@@ -156,8 +156,9 @@ export class Repo {
   }
 
   /** Stages exactly `filepath` and commits it; returns the new commit id. */
-  async commitFile(filepath: string, message: string): Promise<string> {
+  async commitFile(filepath: string, message: string, afterAdd?: () => void): Promise<string> {
     await git.add({ ...this.base, filepath });
+    afterAdd?.();
     const author = await this.commitAuthor();
     return git.commit({ ...this.base, message, author });
   }
@@ -167,8 +168,9 @@ export class Repo {
    * ref, then force a checkout of it, which rewrites tracked files and the index. Untracked and
    * ignored files (results.tsv, run.log) are never touched.
    */
-  async resetHard(branch: string, oid: string): Promise<void> {
+  async resetHard(branch: string, oid: string, afterRef?: () => void): Promise<void> {
     await git.writeRef({ ...this.base, ref: `refs/heads/${branch}`, value: oid, force: true });
+    afterRef?.();
     await git.checkout({ ...this.base, ref: branch, force: true });
     this.cache = {};
   }

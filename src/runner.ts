@@ -52,6 +52,8 @@ export interface RunRecord {
   exit: RunExit | null;
   /** results.tsv line written for this run */
   loggedLine?: number | null;
+  /** a row being appended (byte offset and text): lets the next server finish the story if it dies in between */
+  pendingRow?: { offset: number; text: string } | null;
 }
 
 export interface RunSpec {

@@ -60,6 +60,8 @@ export class Autoresearch {
   private policy: DependencyPolicy | null = null;
   private active: ActiveRun | null = null;
   private recovered: RunRecord | null = null;
+  /** what was found and mended when the workspace was opened */
+  private readonly notes: string[] = [];
   private resultsCache: { key: string; file: ResultsFile } | null = null;
   private readonly lock = new Lock();
   private closed = false;
@@ -82,7 +84,32 @@ export class Autoresearch {
     this.ws = ws;
     const saved = readJson<SessionInfo>(ws.sessionPath);
     if (saved && (await ws.repo.currentBranch()) === saved.branch) this.session = saved;
+    await this.finishInterrupted(ws);
     return ws;
+  }
+
+  /**
+   * A server killed mid-operation leaves intents on disk: a reset whose ref moved but whose files
+   * were not checked out yet is completed; a row whose append may or may not have reached
+   * results.tsv is looked up there, so it is neither lost nor written twice.
+   */
+  private async finishInterrupted(ws: Workspace) {
+    const intent = readJson<{ branch: string; target: string }>(ws.resetIntentPath);
+    if (intent) {
+      if ((await ws.repo.currentBranch()) === intent.branch && (await ws.repo.commitExists(intent.target))) {
+        await ws.repo.resetHard(intent.branch, intent.target);
+        this.notes.push(`an interrupted reset_to_best to ${shortHash(intent.target)} was completed`);
+      }
+      fs.rmSync(ws.resetIntentPath, { force: true });
+    }
+    const rec = readRecord(ws.runRecordPath);
+    if (rec?.pendingRow && !rec.loggedLine) {
+      const line = findAppendedRow(ws.resultsPath, rec.pendingRow);
+      if (line !== null) this.notes.push(`the row of ${shortHash(rec.commit)} had reached ${ws.config.results} when the server stopped; it is counted as logged`);
+      rec.loggedLine = line;
+      rec.pendingRow = null;
+      writeRecord(ws.runRecordPath, rec);
+    }
   }
 
   private async requireSession(): Promise<{ ws: Workspace; s: SessionInfo }> {
@@ -194,7 +221,8 @@ export class Autoresearch {
     if (this.recovered) problems.push(`run ${this.recovered.id} of ${shortHash(this.recovered.commit)} was still going when its server died; its process tree was killed on restart`);
     const rec = readRecord(ws.runRecordPath);
     const head = (await repo.headOid())!;
-    const unlogged = rec && rec.exit && rec.commit === head && !rec.loggedLine && !this.rowForRun(results.rows, rec);
+    const unlogged = rec && rec.exit && rec.commit === head && !rec.loggedLine;
+    problems.push(...this.notes);
     return {
       tag,
       branch,
@@ -253,12 +281,6 @@ export class Autoresearch {
     return best;
   }
 
-  private rowForRun(rows: ResultRow[], rec: RunRecord): ResultRow | null {
-    // A row whose line is after the run started counts when the record was not marked (killed in between).
-    const last = rows[rows.length - 1];
-    return last && last.commit === shortHash(rec.commit) ? last : null;
-  }
-
   // ---------------------------------------------------------------- state checks
 
   private assertNoActiveRun() {
@@ -295,7 +317,7 @@ export class Autoresearch {
     const row = rowFor(rows, shortHash(head));
     const rec = readRecord(ws.runRecordPath);
     const runOfHead = rec && rec.commit === head ? rec : null;
-    const unloggedRun = runOfHead && runOfHead.exit && !runOfHead.loggedLine && !(row && row.line > 1 && rowIsAfter(row, runOfHead)) ? runOfHead : null;
+    const unloggedRun = runOfHead && runOfHead.exit && !runOfHead.loggedLine ? runOfHead : null;
     return { rows, row, rec, runOfHead, unloggedRun };
   }
 
@@ -311,6 +333,15 @@ export class Autoresearch {
       if (crashes >= 2)
         refuse("second_crash", `HEAD ${shortHash(head)} crashed again after a fix attempt.`, "One fix per crash: call reset_to_best and try a different idea.");
     }
+  }
+
+  /** After a crash, one fix commit: a second commit on top of an unrun fix is refused. */
+  private async assertOneFixPerCrash(ws: Workspace, head: string) {
+    const { rows, row, runOfHead } = await this.headFacts(ws, head);
+    if (row || runOfHead) return;
+    const parent = (await ws.repo.readCommit(head)).parents[0];
+    if (parent && rowFor(rows, shortHash(parent))?.status === "crash")
+      refuse("one_fix", `${shortHash(head)} is already the fix for the crash of ${shortHash(parent)} and has not run yet.`, "Run it with run_training (one fix commit per crash), or reset_to_best to drop it.");
   }
 
   private async crashesSinceBest(ws: Workspace, s: SessionInfo, head: string, rows: ResultRow[]): Promise<number> {
@@ -441,11 +472,12 @@ export class Autoresearch {
       if (v.length) this.violationRefusal(v, ws.config.editable);
       const description = sanitizeDescription(args.description, 120);
       if (!description) refuse("bad_description", "The description is empty.", "Describe the change in one line, e.g. \"raise LR to 0.04\".");
+      await this.assertOneFixPerCrash(ws, head);
       if (!status.some((e) => e.path === ws.config.editable))
         refuse("nothing_to_commit", `${ws.config.editable} has no changes since ${shortHash(head)}.`, "Use apply_patch to make the change first.");
       const abs = resolveRegularFile(ws.root, ws.config.editable, "editable file");
       await this.checkSource(ws, s, fs.readFileSync(abs, "utf8"));
-      const oid = await ws.repo.commitFile(ws.config.editable, `${s.tag}: ${description}`);
+      const oid = await ws.repo.commitFile(ws.config.editable, `${s.tag}: ${description}`, () => crashPoint("commit:after-add"));
       return { commit: shortHash(oid), message: `${s.tag}: ${description}`, next: "Call run_training." };
     });
   }
@@ -645,12 +677,25 @@ export class Autoresearch {
             'Only downgrades are allowed (keep → discard), or keep for an equal value when the change is simpler. Call log_result without "status" to accept the proposal.',
           );
       }
+      if (!fs.existsSync(ws.resultsPath))
+        refuse("results_missing", `${ws.config.results} was deleted; appending now would start a log without its earlier rows.`, `Call start_session {"resume":true}: it restores ${ws.config.results} from the server's copy. Then log_result again.`);
       const row = formatRow({ commit: shortHash(head), value: o.value, memoryGb: o.memoryGb, status, description });
-      appendDurably(ws.resultsPath, row);
+      rec.pendingRow = { offset: fileSize(ws.resultsPath), text: row };
+      writeRecord(ws.runRecordPath, rec);
+      crashPoint("log_result:before-append");
+      try {
+        appendDurably(ws.resultsPath, row);
+      } catch (e) {
+        rec.pendingRow = null;
+        writeRecord(ws.runRecordPath, rec);
+        refuse("write_failed", `Could not append to ${ws.config.results} (${errorMessage(e)}); nothing was written. The row is: ${row.trimEnd().replace(/\t/g, " | ")}`, "Fix the file or the disk (space, permissions), then call log_result again; the run stays unlogged until then.");
+      }
+      crashPoint("log_result:after-append");
       this.resultsCache = null;
       const rows = this.results(ws).rows;
       const line = rows[rows.length - 1]?.line ?? null;
       rec.loggedLine = line;
+      rec.pendingRow = null;
       writeRecord(ws.runRecordPath, rec);
       try {
         appendDurably(ws.resultsMirrorPath, row);
@@ -695,7 +740,9 @@ export class Autoresearch {
       if (!target || !(await ws.repo.commitExists(target)))
         refuse("no_best", `The best kept commit ${best?.commit ?? "?"} is not in the repository.`, "Check results.tsv and git log; resume with start_session if the branch changed.");
       const dropped = target === head ? 0 : (await ws.repo.log(head, target, 1000)).length;
-      await ws.repo.resetHard(s.branch, target);
+      writeJson(ws.resetIntentPath, { branch: s.branch, target });
+      await ws.repo.resetHard(s.branch, target, () => crashPoint("reset_to_best:after-ref"));
+      fs.rmSync(ws.resetIntentPath, { force: true });
       const left = await ws.repo.status();
       return {
         commit: shortHash(target),
@@ -739,7 +786,7 @@ export class Autoresearch {
       running: this.active ? { runId: this.active.record.id, commit: shortHash(this.active.record.commit), elapsedSeconds: Math.round(this.active.elapsedSeconds), latest: latestRecord(ws.logPath) } : null,
       lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (this.active ? "running" : "unknown"), logged: !!rec.loggedLine } : null,
       recovered: this.recovered ? `run ${this.recovered.id} was still running when its server died; it was killed when this server started` : null,
-      problems: results.problems,
+      problems: [...(session && !results.exists ? [`${config.results} is missing: start_session {"resume":true} restores it from the server's copy`] : []), ...results.problems, ...this.notes],
       trajectory,
       advice: !session
         ? "No session: call start_session."
@@ -768,14 +815,45 @@ function checkTag(tag: string) {
     refuse("bad_tag", `Tag "${printable(tag)}" is not usable as a branch name.`, "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. nov24).");
 }
 
+/**
+ * The row that says what a commit is: a keep if it was ever kept (a kept commit run again for a
+ * noise check, #560, stays kept), else its last row.
+ */
 function rowFor(rows: ResultRow[], short: string): ResultRow | null {
-  for (let i = rows.length - 1; i >= 0; i--) if (rows[i].commit === short) return rows[i];
-  return null;
+  let last: ResultRow | null = null;
+  for (const r of rows) {
+    if (r.commit !== short) continue;
+    if (r.status === "keep") return r;
+    last = r;
+  }
+  return last;
 }
 
-/** A row written after the run started (the record may have missed its mark if the server died between). */
-function rowIsAfter(row: ResultRow, rec: RunRecord): boolean {
-  return rec.loggedLine ? row.line >= rec.loggedLine : false;
+/** Test hook: the server kills itself at a named point, to prove nothing is lost when that happens. */
+function crashPoint(name: string) {
+  if (process.env.AUTORESEARCH_TEST_CRASH_AT === name) process.kill(process.pid, "SIGKILL");
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The line number of `pending.text` if it was appended at (or right after) `pending.offset`. */
+function findAppendedRow(file: string, pending: { offset: number; text: string }): number | null {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch {
+    return null;
+  }
+  const tail = buf.subarray(pending.offset).toString("utf8");
+  if (!tail.replace(/^\n/, "").startsWith(pending.text)) return null;
+  const before = buf.subarray(0, pending.offset).toString("utf8") + (tail.startsWith("\n") ? "\n" : "");
+  return before.split("\n").length;
 }
 
 export function stallCount(rows: ResultRow[]): number {

@@ -18,6 +18,8 @@ export interface Workspace {
   runRecordPath: string;
   sessionPath: string;
   resultsMirrorPath: string;
+  /** a reset_to_best in progress (so a server killed halfway can finish it) */
+  resetIntentPath: string;
 }
 
 export async function openWorkspace(dir: string): Promise<Workspace> {
@@ -42,5 +44,6 @@ export async function openWorkspace(dir: string): Promise<Workspace> {
     runRecordPath: path.join(stateDir, "run.json"),
     sessionPath: path.join(stateDir, "session.json"),
     resultsMirrorPath: path.join(stateDir, "results.mirror.tsv"),
+    resetIntentPath: path.join(stateDir, "reset.json"),
   };
 }

@@ -28,6 +28,6 @@ export const applyPatchTool = defineTool({
   run: async ({ ar }, args) => {
     const r = await ar.applyPatch(args);
     const fuzzy = r.matches.includes("whitespace") ? " (matched ignoring whitespace)" : "";
-    return { data: r, text: `Patched ${r.file}: +${r.added} -${r.removed} lines${fuzzy}, hash ${r.hash}. Next: commit.\n${r.diff}` };
+    return { data: r, text: `Patched ${r.file}: +${r.added} -${r.removed} lines${fuzzy}, hash ${r.hash}${r.syntaxChecked ? "" : " (syntax not checked: no Python for the check, or syntaxCheck is off)"}. Next: commit.\n${r.diff}` };
   },
 });

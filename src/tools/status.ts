@@ -39,6 +39,8 @@ export const statusTool = defineTool({
       r.session ? `Session ${r.session.tag} on ${r.session.branch}, HEAD ${r.head}.` : `No session (branch ${r.branch ?? "detached"}).`,
       `${c.total} experiments: ${c.keep} keep, ${c.discard} discard, ${c.crash} crash; ${r.sinceLastKeep} since the last keep.`,
       r.best ? `Best ${r.metric} ${r.best.metric.toFixed(6)} at ${r.best.commit} (${r.best.description})${r.improvement !== null ? `, ${r.improvement.toFixed(6)} better than baseline` : ""}.` : "No kept result yet.",
+      r.trajectory.length > 1 ? `Trajectory (keeps): ${r.trajectory.slice(-8).map((t) => `${t.commit} ${t.metric.toFixed(6)} ${t.description}`).join(" → ")}` : null,
+      r.keepRate !== null ? `Keep rate ${(r.keepRate * 100).toFixed(0)}%.` : null,
       r.running ? `Running: ${r.running.runId} of ${r.running.commit}, ${r.running.elapsedSeconds} s${r.running.latest ? ` | ${r.running.latest}` : ""}` : null,
       r.recovered ? `Note: ${r.recovered}` : null,
       ...r.problems.map((p) => `results.tsv: ${p}`),

@@ -46,4 +46,22 @@ describe("reset_to_best (checked against the git CLI)", () => {
     await ok(c, "reset_to_best");
     await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.045" }] });
   });
+
+  it("allows exactly one fix commit after a crash", async () => {
+    const { c } = await session({ baseline: true });
+    await experiment(c, "CRASH = False", "CRASH = True", "crash");
+    await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.041" }] });
+    await ok(c, "commit", { description: "fix 1" });
+    await ok(c, "apply_patch", { edits: [{ old: "CRASH = True", new: "CRASH = False" }] });
+    expect(await refused(c, "commit", { description: "fix 2" })).toMatch(/is already the fix for the crash of [0-9a-f]{7} and has not run yet/);
+  });
+
+  it("a kept commit run again for a noise check (#560) stays kept: no deadlock after logging the repeat as discard", async () => {
+    const { c } = await session({ baseline: true });
+    const again = await ok(c, "run_training");
+    expect(again.proposedStatus).toBe("discard");
+    await ok(c, "log_result", { description: "baseline again (noise check)" });
+    expect((await ok(c, "status")).best.description).toBe("baseline");
+    await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.045" }] });
+  });
 });
