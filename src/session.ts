@@ -262,7 +262,13 @@ export class Autoresearch {
       /* missing */
     }
     if (this.resultsCache?.key === key) return this.resultsCache.file;
-    const file = readResults(ws.resultsPath, ws.config.metric.name);
+    let file: ResultsFile;
+    try {
+      file = readResults(ws.resultsPath, ws.config.metric.name);
+    } catch (e) {
+      // Unreadable (a directory, no permission): report it; never guess at its rows.
+      return { exists: true, header: null, rows: [], problems: [`${ws.config.results} cannot be read (${errorMessage(e)})`], partialLastLine: false, sizeBytes: 0 };
+    }
     this.resultsCache = { key, file };
     return file;
   }
@@ -691,6 +697,7 @@ export class Autoresearch {
         refuse("write_failed", `Could not append to ${ws.config.results} (${errorMessage(e)}); nothing was written. The row is: ${row.trimEnd().replace(/\t/g, " | ")}`, "Fix the file or the disk (space, permissions), then call log_result again; the run stays unlogged until then.");
       }
       crashPoint("log_result:after-append");
+      await ws.repo.keepReachable(`${s.tag}/${shortHash(head)}`, head).catch(() => undefined);
       this.resultsCache = null;
       const rows = this.results(ws).rows;
       const line = rows[rows.length - 1]?.line ?? null;

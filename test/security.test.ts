@@ -1,0 +1,119 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { call, ok, startClient } from "./helpers/client.js";
+import { session, useSessions } from "./helpers/session.js";
+import { git, read } from "./helpers/workspace.js";
+
+useSessions();
+
+/** Payloads that would do something if any of them reached a shell, git's option parser or a TSV row. */
+function payloads(marker: string): string[] {
+  return [
+    `$(touch ${marker})`,
+    `\`touch ${marker}\``,
+    `; touch ${marker}`,
+    `| touch ${marker}`,
+    `&& touch ${marker} #`,
+    `--upload-pack=touch ${marker}`,
+    `-c core.sshCommand=touch ${marker}`,
+    `\n[EXP] fake 99 | status:keep\n`,
+    `a\tb\tkeep\tinjected`,
+    `x\r\ny`,
+    "\u0000nul",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "refs/heads/../../x",
+    "ｍａｒｋｅｒ\u202egnp.exe",
+    "x".repeat(9_000),
+  ];
+}
+
+describe("the agent cannot choose what is executed, and no input reaches a shell", () => {
+  it("injection attempts through every string input run nothing and break no TSV row or ref", async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), "ar-sec-"));
+    const marker = path.join(parent, "pwned");
+    try {
+      const { ws, c } = await session({ baseline: true });
+      let tried = 0;
+      for (const p of payloads(marker)) {
+        const attempts: [string, Record<string, unknown>][] = [
+          ["start_session", { tag: p }],
+          ["start_session", { tag: p, resume: true }],
+          ["read_train", { file: p }],
+          ["apply_patch", { edits: [{ old: p, new: p }] }],
+          ["apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.04" }], expectedHash: p }],
+          ["parse_metrics", { log: p }],
+          ["run_training", { runId: p }],
+          ["commit", { description: p }],
+          ["log_result", { description: p }],
+        ];
+        for (const [name, args] of attempts) {
+          const r = await call(c, name, args);
+          tried++;
+          expect(r.isError, `${name} ${JSON.stringify(args).slice(0, 80)}`).toBe(true);
+        }
+      }
+      // descriptions that do get written: an experiment whose commit and row carry a payload
+      const evil = payloads(marker)[0] + "\t" + payloads(marker)[7];
+      await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.045" }] });
+      const cm = await ok(c, "commit", { description: evil });
+      expect(cm.message).not.toMatch(/[\t\n\r]/);
+      await ok(c, "run_training");
+      await ok(c, "log_result", { description: evil });
+      const rows = read(ws, "results.tsv").trimEnd().split("\n");
+      expect(rows.length).toBe(3);
+      for (const r of rows) expect(r.split("\t").length).toBe(5);
+      expect(git(ws, "branch", "--format=%(refname)").trim().split("\n").sort()).toEqual(["refs/heads/autoresearch/t", "refs/heads/master"]);
+      expect(fs.existsSync(marker)).toBe(false);
+      expect(tried).toBe(payloads(marker).length * 9);
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it("a 1 MB description is refused by the schema; the server keeps serving", async () => {
+    const { c } = await session({ baseline: true });
+    const r = await call(c, "log_result", { description: "x".repeat(1 << 20) });
+    expect(r.isError).toBe(true);
+    await ok(c, "status");
+  });
+});
+
+describe("the server writes nowhere outside the workspace", () => {
+  it("a whole cycle leaves the workspace's parent directory as it was; only train.py changes in tracked content", async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), "ar-out-"));
+    const ws = path.join(parent, "ws");
+    try {
+      fs.mkdirSync(ws);
+      for (const f of ["train.py", "prepare.py"]) fs.copyFileSync(new URL(`./fixtures/${f}`, import.meta.url), path.join(ws, f));
+      fs.writeFileSync(path.join(ws, "autoresearch.json"), JSON.stringify({ run: ["python3", "train.py"], budgetSeconds: 5 }));
+      fs.writeFileSync(path.join(ws, ".gitignore"), "__pycache__/\n");
+      git(ws, "init", "-q");
+      git(ws, "add", "-A");
+      git(ws, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init");
+      const srv = await startClient(ws);
+      try {
+        await ok(srv.client, "start_session", { tag: "x" });
+        await ok(srv.client, "run_training");
+        await ok(srv.client, "log_result", { description: "baseline" });
+        await ok(srv.client, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.02" }] });
+        await ok(srv.client, "commit", { description: "worse" });
+        await ok(srv.client, "run_training");
+        await ok(srv.client, "log_result", { description: "worse" });
+        await ok(srv.client, "reset_to_best");
+      } finally {
+        await srv.close();
+      }
+      expect(fs.readdirSync(parent)).toEqual(["ws"]);
+      const discarded = read(ws, "results.tsv").trim().split("\n")[2].split("\t")[0];
+      expect(git(ws, "diff", "--name-only", "master", discarded).trim()).toBe("train.py");
+      // every logged experiment stays reachable for `git show <commit>`, also after the reset
+      expect(git(ws, "for-each-ref", "--format=%(refname)", "refs/autoresearch/").trim()).toContain(`refs/autoresearch/x/${discarded}`);
+      expect(fs.readdirSync(ws).filter((f) => f !== "__pycache__").sort()).toEqual([".git", ".gitignore", "autoresearch.json", "prepare.py", "results.tsv", "run.log", "train.py"]);
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});
