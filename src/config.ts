@@ -11,7 +11,9 @@ const relPath = (field: string) =>
     if (problem) ctx.addIssue({ code: "custom", message: `${field} ${problem}` });
   });
 
-const argv = z.array(z.string().min(1)).min(1, "must name a program: a non-empty array such as [\"python3\", \"train.py\"]");
+const argv = z
+  .array(z.string().min(1, "must not be an empty string").refine((v) => !v.includes("\0"), "must not contain a NUL byte"))
+  .min(1, "must name a program: a non-empty array such as [\"python3\", \"train.py\"]");
 
 /** The human-written `autoresearch.json`. Every field is optional; defaults fit karpathy/autoresearch. */
 export const ConfigSchema = z
@@ -32,6 +34,8 @@ export const ConfigSchema = z
     branchPrefix: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "must start with a letter or digit and use only letters, digits, . _ / -")
+      // git check-ref-format: no "..", no empty or dot-led component, no ".lock" component end.
+      .refine((v) => !/\.\.|\/\/|\/\.|\.lock(\/|$)/.test(v), "must be usable in a git branch name (no \"..\", \"//\", \"/.\" or \".lock\")")
       .default("autoresearch/"),
     checks: z.array(argv).default([]),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
@@ -56,9 +60,14 @@ export function parseConfig(raw: unknown, source = CONFIG_FILE): Config {
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
     const lines = r.error.issues.map((i) => {
-      const field = i.path.length ? i.path.join(".") : "(top level)";
+      const field = i.path.length ? i.path.map(String).join(".") : "(top level)";
       if (i.code === "unrecognized_keys") return `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}${i.path.length ? ` in ${field}` : ""}`;
-      if (i.code === "invalid_type") return `${field}: expected ${i.expected}`;
+      if (i.code === "invalid_type") {
+        const got = typeName(valueAt(raw, i.path));
+        const argvField = (i.path.length === 1 && i.path[0] === "run") || (i.path.length === 2 && i.path[0] === "checks");
+        const hint = argvField && got === "string" && i.expected === "array" ? ' (an argv list such as ["uv", "run", "train.py"], not a shell string)' : "";
+        return `${field}: expected ${i.expected}, got ${got}${hint}`;
+      }
       return `${field}: ${i.message}`;
     });
     throw new ConfigError(`${source}: ${lines.join("; ")}`);
@@ -66,12 +75,27 @@ export function parseConfig(raw: unknown, source = CONFIG_FILE): Config {
   const c = r.data;
   const killAfterSeconds = c.killAfterSeconds ?? 2 * c.budgetSeconds;
   if (killAfterSeconds < c.budgetSeconds) throw new ConfigError(`${source}: killAfterSeconds (${killAfterSeconds}) must be at least budgetSeconds (${c.budgetSeconds})`);
-  const names = [c.editable, ...c.readonly, c.results, c.log].map((p) => path.posix.normalize(p));
-  if (new Set(names).size !== names.length) throw new ConfigError(`${source}: editable, readonly, results and log must all name different files`);
-  if (c.readonly.map((p) => path.posix.normalize(p)).includes(CONFIG_FILE) || path.posix.normalize(c.editable) === CONFIG_FILE)
-    throw new ConfigError(`${source}: ${CONFIG_FILE} itself cannot be editable or listed as readonly`);
+  const named: [string, string][] = [["editable", c.editable], ...c.readonly.map((p, i): [string, string] => [`readonly.${i}`, p]), ["results", c.results], ["log", c.log]];
+  const seen = new Map<string, string>();
+  for (const [field, p] of named) {
+    const n = normPath(p);
+    if (n === CONFIG_FILE) throw new ConfigError(`${source}: ${field}: "${p}" is ${CONFIG_FILE} itself, which only the human edits`);
+    const other = seen.get(n);
+    if (other) throw new ConfigError(`${source}: ${field} and ${other} both name "${p}"; editable, readonly, results and log must all name different files`);
+    seen.set(n, field);
+  }
   return { ...c, killAfterSeconds };
 }
+
+const normPath = (p: string) => path.posix.normalize(p.replace(/\\/g, "/")).replace(/\/+$/, "");
+
+function valueAt(raw: unknown, at: PropertyKey[]): unknown {
+  let v = raw;
+  for (const k of at) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+const typeName = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
 /** Reads `autoresearch.json` from the workspace; a missing file means all defaults. */
 export function loadConfig(workspace: string): Config {
@@ -85,7 +109,8 @@ export function loadConfig(workspace: string): Config {
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    // Editors on Windows save JSON with a byte order mark, which JSON.parse refuses.
+    raw = JSON.parse(text.replace(/^\ufeff/, ""));
   } catch (e) {
     throw new ConfigError(`${CONFIG_FILE}: not valid JSON (${(e as Error).message})`);
   }

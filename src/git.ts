@@ -176,11 +176,11 @@ export class Repo {
   }
 
   /**
-   * Keeps a commit reachable under refs/autoresearch/ so that `git show <hash>` of any row in
+   * Keeps a commit reachable under refs/autoresearch-mcp/ so that `git show <hash>` of any row in
    * results.tsv keeps working after reset_to_best and `git gc` (isomorphic-git writes no reflog).
    */
   async keepReachable(name: string, oid: string): Promise<void> {
-    await git.writeRef({ ...this.base, ref: `refs/autoresearch/${name}`, value: oid, force: true });
+    await git.writeRef({ ...this.base, ref: `refs/autoresearch-mcp/${name}`, value: oid, force: true });
   }
 
   /** `git status` of the work tree, untracked files listed one by one, ignored files left out. */

@@ -24,10 +24,35 @@ const CHUNK = 1 << 20;
 const MAX_SCAN = 16 << 20;
 const TAIL_RECORDS = 50;
 const TAIL_RECORD_MAX = 400;
+/** UTF-8 bytes of the whole tail (clients cut tool output near 25-50 KB). */
 const TAIL_BYTES_MAX = 12_000;
 const KV = /^([A-Za-z_][A-Za-z0-9_]*):[ \t]*(\S.*?)\s*$/;
+/** ANSI escape sequences (colours, cursor moves) and control characters other than tab. */
+const ANSI = /\x1b(?:\[[0-9;?]*[ -\/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])/g;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
+const clean = (rec: string) => rec.replace(ANSI, "").replace(CONTROL, "");
 
 const decoder = () => new TextDecoder("utf-8", { fatal: false });
+
+/**
+ * Opens a log for reading without ever blocking: a FIFO or device in place of the log would hang
+ * a plain open(2) until a writer appears. Returns null when the file does not exist.
+ */
+function openLog(file: string): { fd: number; size: number } | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) {
+    fs.closeSync(fd);
+    throw new Error(`${file} is not a regular file`);
+  }
+  return { fd, size: st.size };
+}
 
 /** Reads up to `bytes` from the end of the file. */
 function readEnd(fd: number, size: number, bytes: number): Buffer {
@@ -46,9 +71,13 @@ export function splitRecords(text: string): string[] {
   return text.split(/\r\n|\r|\n/);
 }
 
+/** `s` cut to its first/last `n` UTF-16 units without splitting a surrogate pair. */
+const head = (s: string, n: number) => s.slice(0, /[\ud800-\udbff]/.test(s[n - 1] ?? "") ? n - 1 : n);
+const end = (s: string, n: number) => s.slice(/[\udc00-\udfff]/.test(s[s.length - n] ?? "") ? s.length - n + 1 : s.length - n);
+
 function shorten(rec: string): string {
-  const r = rec.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
-  return r.length > TAIL_RECORD_MAX ? r.slice(0, TAIL_RECORD_MAX / 2) + " …[cut]… " + r.slice(-TAIL_RECORD_MAX / 2) : r;
+  const r = clean(rec);
+  return r.length > TAIL_RECORD_MAX ? head(r, TAIL_RECORD_MAX / 2) + " …[cut]… " + end(r, TAIL_RECORD_MAX / 2) : r;
 }
 
 /** The last `n` non-empty records of `records`, each shortened, bounded in bytes overall. */
@@ -59,7 +88,8 @@ export function tailRecords(records: string[], n = TAIL_RECORDS): string[] {
     const rec = records[i].trimEnd();
     if (!rec.trim()) continue;
     const s = shorten(rec);
-    bytes += s.length + 1;
+    if (!s.trim()) continue;
+    bytes += Buffer.byteLength(s) + 1;
     if (bytes > TAIL_BYTES_MAX) break;
     out.push(s);
   }
@@ -78,22 +108,27 @@ function parseValue(v: string): number | string {
  * contains it. A summary printed twice yields the second one.
  */
 export function findSummary(records: string[], metricKey: string): Record<string, number | string> | null {
-  const metricRe = new RegExp(`^${metricKey}:`);
+  // NUL runs (a log truncated under a writer that keeps its offset) and colour codes may sit in
+  // front of a key on the same record: they are not part of it.
+  const kv = (i: number) => KV.exec(clean(records[i]).trim());
   let idx = -1;
   for (let i = records.length - 1; i >= 0; i--) {
-    if (metricRe.test(records[i].trim())) {
+    if (records[i].includes(metricKey) && kv(i)?.[1] === metricKey) {
       idx = i;
       break;
     }
   }
   if (idx < 0) return null;
+  // The block is the run of key/value records around the metric; a key seen twice means an
+  // earlier copy of the summary (printed twice with no separator), which must not leak in.
+  const seen = new Set<string>([metricKey]);
   let start = idx;
-  while (start > 0 && KV.test(records[start - 1].trim())) start--;
-  let end = idx;
-  while (end + 1 < records.length && KV.test(records[end + 1].trim())) end++;
+  for (let m; start > 0 && (m = kv(start - 1)) && !seen.has(m[1]); start--) seen.add(m[1]);
+  let stop = idx;
+  for (let m; stop + 1 < records.length && (m = kv(stop + 1)) && !seen.has(m[1]); stop++) seen.add(m[1]);
   const out: Record<string, number | string> = {};
-  for (let i = start; i <= end; i++) {
-    const m = KV.exec(records[i].trim());
+  for (let i = start; i <= stop; i++) {
+    const m = kv(i);
     if (m) out[m[1]] = parseValue(m[2]);
   }
   return out;
@@ -105,15 +140,10 @@ export function isProgressRecord(rec: string): boolean {
 
 /** Parses a log file from its end. A missing or empty log parses as "no metric, empty tail". */
 export function parseLogFile(file: string, metricKey: string): ParsedLog {
-  let fd: number;
+  const log = openLog(file);
+  if (!log) return { metrics: {}, hasMetric: false, tail: [], lastProgress: null, sizeBytes: 0 };
+  const { fd, size } = log;
   try {
-    fd = fs.openSync(file, "r");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { metrics: {}, hasMetric: false, tail: [], lastProgress: null, sizeBytes: 0 };
-    throw e;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
     let window = Math.min(size, CHUNK);
     for (;;) {
       const text = decoder().decode(readEnd(fd, size, window));
@@ -149,20 +179,26 @@ function lastProgressIn(records: string[]): string | null {
 
 /** The latest non-empty record at the end of a log (what a progress notification shows). */
 export function latestRecord(file: string, bytes = 8192): string | null {
-  let fd: number;
+  let log: { fd: number; size: number } | null;
   try {
-    fd = fs.openSync(file, "r");
+    log = openLog(file);
   } catch {
     return null;
   }
+  if (!log) return null;
+  const { fd, size } = log;
   try {
-    const size = fs.fstatSync(fd).size;
     if (size === 0) return null;
     const records = splitRecords(decoder().decode(readEnd(fd, size, bytes)));
-    if (size > bytes) records.shift();
+    // The first record of a partial window may be cut; keep it only when it is all there is
+    // (one record longer than the window), marked as cut.
+    if (size > bytes) {
+      const first = records.shift()!;
+      if (!records.some((r) => clean(r).trim())) records.push(`…${first}`);
+    }
     for (let i = records.length - 1; i >= 0; i--) {
-      const r = records[i].trim();
-      if (r) return shorten(r).slice(0, 200);
+      const r = clean(records[i]).trim();
+      if (r && r !== "…") return r.length > 200 ? (r.startsWith("…") ? "…" + end(r, 199) : head(r, 200)) : r;
     }
     return null;
   } finally {
@@ -176,7 +212,9 @@ export function classifyCrash(tail: string[], exit: { code: number | null; signa
   if (exit.cancelled) return "cancelled";
   const text = tail.join("\n");
   if (/CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|out of memory/i.test(text)) return "out of memory (OOM)";
-  if (/^FAIL\s*$/m.test(text)) return "loss exploded (NaN): train.py printed FAIL";
+  // train.py prints FAIL right after a `\r` progress record written with end="", so FAIL usually
+  // ends a progress record rather than standing on a line of its own.
+  if (tail.some((r) => r.trim() === "FAIL" || (isProgressRecord(r) && /\sFAIL\s*$/.test(r)))) return "loss exploded (NaN): train.py printed FAIL";
   const syn = /^\s*(SyntaxError|IndentationError|TabError): (.*)$/m.exec(text);
   if (syn) return `${syn[1]}: ${syn[2]}`.slice(0, 200);
   const exc = [...text.matchAll(/^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|AssertionError)(?::\s*(.*))?$/gm)].pop();

@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import { createTwoFilesPatch } from "diff";
+import { FILE_HEADERS_ONLY, formatPatch, structuredPatch, type StructuredPatch } from "diff";
 
 /**
  * Edits to the editable file as pure functions on text. Edits apply in order, each to the result
@@ -27,8 +27,14 @@ export const usesCrlf = (text: string) => {
   return crlf > 0 && crlf >= lf;
 };
 
-/** Gives `s` the file's line endings, so CRLF files stay CRLF byte for byte outside the edit. */
-const withEol = (s: string, crlf: boolean) => (crlf ? s.replace(/\r?\n/g, "\r\n") : s);
+/**
+ * Gives `s` the file's line endings, so a CRLF file stays CRLF and an LF file stays LF byte for
+ * byte outside the edit (an `old`/`new` sent with the other convention still fits the file).
+ */
+const withEol = (s: string, crlf: boolean) => (crlf ? s.replace(/\r?\n/g, "\r\n") : s.replace(/\r\n/g, "\n"));
+
+/** A lone UTF-16 surrogate cannot be written as UTF-8: it would land in the file as U+FFFD. */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function countOccurrences(hay: string, needle: string, limit = 2): number[] {
   const at: number[] = [];
@@ -40,32 +46,78 @@ function countOccurrences(hay: string, needle: string, limit = 2): number[] {
   return at;
 }
 
-const norm = (line: string) => line.trim().replace(/\s+/g, " ");
+/**
+ * Whitespace as Python sees it between tokens (space, tab, form feed, vertical tab). Unicode
+ * spaces such as NBSP or U+3000 are not whitespace to Python, so they must match exactly.
+ */
+const WS_EDGES = /^[ \t\f\v]+|[ \t\f\v]+$/g;
+const WS_RUNS = /[ \t\f\v]+/g;
+const norm = (line: string) => line.replace(WS_EDGES, "").replace(WS_RUNS, " ");
+const isBlank = (line: string) => norm(line) === "";
+const leadingWs = (line: string) => /^[ \t\f\v]*/.exec(line)![0];
 
-/** Line-level match ignoring indentation and runs of whitespace; returns [startOffset, endOffset] per match. */
-function tolerantMatches(text: string, old: string): [number, number][] {
-  const oldLines = old.replace(/\r\n/g, "\n").split("\n");
-  while (oldLines.length && oldLines[oldLines.length - 1].trim() === "") oldLines.pop();
-  while (oldLines.length && oldLines[0].trim() === "") oldLines.shift();
+/**
+ * Line-level match ignoring indentation and runs of whitespace; returns [startOffset, endOffset]
+ * per match: from the first character of the first matched line to the end of the last matched
+ * line (before its line break). A byte order mark at the start of the file is never part of a span.
+ */
+function tolerantMatches(text: string, oldLines: string[]): [number, number][] {
   if (oldLines.length === 0) return [];
   const want = oldLines.map(norm);
-  const lines = text.split("\n");
+  const bom = text.startsWith("\ufeff") ? 1 : 0;
+  const lines = text.slice(bom).split("\n");
   const starts: number[] = [];
-  let off = 0;
+  let off = bom;
   for (const l of lines) {
     starts.push(off);
     off += l.length + 1;
   }
+  const have = lines.map((l) => norm(l.endsWith("\r") ? l.slice(0, -1) : l));
   const found: [number, number][] = [];
   for (let i = 0; i + want.length <= lines.length && found.length < 2; i++) {
     let ok = true;
-    for (let j = 0; j < want.length && ok; j++) ok = norm(lines[i + j].replace(/\r$/, "")) === want[j];
+    for (let j = 0; j < want.length && ok; j++) ok = have[i + j] === want[j];
     if (!ok) continue;
     const last = lines[i + want.length - 1];
     const end = starts[i + want.length - 1] + last.length - (last.endsWith("\r") ? 1 : 0);
     found.push([starts[i], end]);
   }
   return found;
+}
+
+/** `old` as lines for the tolerant match: line breaks of either kind, blank edge lines dropped. */
+function significantLines(s: string): string[] {
+  const lines = s.split(/\r?\n/);
+  while (lines.length && isBlank(lines[lines.length - 1])) lines.pop();
+  while (lines.length && isBlank(lines[0])) lines.shift();
+  return lines;
+}
+
+/**
+ * The replacement for a whitespace-tolerant match. When `old` was given with a different
+ * indentation than the file has (a model that dropped or added a level), `new` is shifted by the
+ * same amount, so the replaced lines keep the file's indentation instead of silently moving code
+ * into or out of a block.
+ */
+function reindent(newT: string, oldFirst: string, fileFirst: string, eol: string): string {
+  const body = newT.replace(/^(\r?\n)+|(\r?\n)+$/g, "");
+  const o = leadingWs(oldFirst);
+  const f = leadingWs(fileFirst);
+  if (o === f) return body;
+  const lines = body.split(/\r?\n/);
+  let out: string[];
+  if (f.startsWith(o)) {
+    const add = f.slice(o.length);
+    out = lines.map((l) => (isBlank(l) ? l : add + l));
+  } else if (o.startsWith(f)) {
+    const cut = o.slice(f.length);
+    // Only when every non-blank line of `new` carries the extra indentation; otherwise leave it.
+    if (!lines.every((l) => isBlank(l) || l.startsWith(cut))) return body;
+    out = lines.map((l) => (l.startsWith(cut) ? l.slice(cut.length) : l));
+  } else {
+    return body; // tabs against spaces: no safe shift
+  }
+  return out.join(eol);
 }
 
 function similarity(a: string, b: string): number {
@@ -82,11 +134,18 @@ export function closestLines(text: string, old: string, count = 3): string[] {
   const probe = old.split(/\r?\n/).find((l) => l.trim()) ?? old;
   const lines = text.split(/\r?\n/);
   const scored = lines
-    .map((l, i) => ({ i, s: similarity(l, probe) + (l.includes(probe.trim()) ? 1 : 0) }))
+    .map((l, i) => ({ i, s: similarity(l, probe) + (probe.trim() && l.includes(probe.trim()) ? 1 : 0) }))
     .filter((x) => x.s > 0.2)
     .sort((a, b) => b.s - a.s || a.i - b.i)
     .slice(0, count);
-  return scored.map(({ i }) => `${i + 1}: ${lines[i].slice(0, 160)}`);
+  return scored.map(({ i }) => `${i + 1}: ${cutAt(lines[i], 160)}`);
+}
+
+/** `s` cut to at most `max` UTF-16 units without splitting a surrogate pair. */
+function cutAt(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const end = /[\ud800-\udbff]/.test(s[max - 1]) ? max - 1 : max;
+  return s.slice(0, end);
 }
 
 export interface AppliedPatch {
@@ -97,13 +156,17 @@ export interface AppliedPatch {
 
 export function applyEdits(original: string, edits: Edit[]): AppliedPatch {
   const crlf = usesCrlf(original);
+  const eol = crlf ? "\r\n" : "\n";
   let text = original;
   const matches: ("exact" | "whitespace")[] = [];
   edits.forEach((e, k) => {
     const which = edits.length > 1 ? `edit ${k + 1} of ${edits.length}: ` : "";
+    if (typeof e?.old !== "string" || typeof e?.new !== "string") throw new PatchError(`${which}"old" and "new" must both be strings`, "Give each edit as {old, new} with text values.");
     if (e.old.length === 0) throw new PatchError(`${which}"old" is empty`, 'Give the exact text to replace, or pass "content" to replace the whole file.');
     if (e.old === e.new) throw new PatchError(`${which}"old" and "new" are the same`, "Nothing to change; give a different replacement.");
     if (e.old.includes("\0") || e.new.includes("\0")) throw new PatchError(`${which}the text contains a NUL byte`, "Remove NUL bytes from the edit.");
+    if (UNPAIRED_SURROGATE.test(e.old) || UNPAIRED_SURROGATE.test(e.new))
+      throw new PatchError(`${which}the text contains an unpaired UTF-16 surrogate (not valid Unicode)`, "Send the characters themselves, not half of a surrogate pair.");
     const oldT = withEol(e.old, crlf);
     const newT = withEol(e.new, crlf);
     // Exact match in the file's line endings first, then exactly as given (a mixed-EOL file).
@@ -116,9 +179,12 @@ export function applyEdits(original: string, edits: Edit[]): AppliedPatch {
       return;
     }
     if (at.length > 1) throw new PatchError(`${which}"old" matches ${countAll(text, needle)} places in the file`, "Include more surrounding lines in \"old\" so it matches exactly once.");
-    const tol = tolerantMatches(text, e.old);
+    const oldLines = significantLines(e.old);
+    const tol = tolerantMatches(text, oldLines);
     if (tol.length === 1) {
-      text = text.slice(0, tol[0][0]) + newT.replace(/^(\r?\n)+|(\r?\n)+$/g, "") + text.slice(tol[0][1]);
+      const [start, end] = tol[0];
+      const fileFirst = text.slice(start, text.indexOf("\n", start) < 0 ? text.length : text.indexOf("\n", start));
+      text = text.slice(0, start) + reindent(newT, oldLines[0], fileFirst, eol) + text.slice(end);
       matches.push("whitespace");
       return;
     }
@@ -139,19 +205,58 @@ function countAll(hay: string, needle: string): number {
 }
 
 const DIFF_MAX = 16_000;
+/** Myers' diff is O(N·D): a whole-file rewrite of a big file must not block the server for minutes. */
+const DIFF_TIMEOUT_MS = 500;
 
-/** A unified diff of `before` → `after` for `name`, bounded in size. */
+/** Lines with their terminators, as the diff library sees them. */
+function linesKeepingEol(s: string): string[] {
+  return s.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+}
+
+/** One hunk: common leading and trailing lines kept as context, everything between replaced. */
+function coarsePatch(name: string, before: string, after: string, context: number): StructuredPatch {
+  const a = linesKeepingEol(before);
+  const b = linesKeepingEol(after);
+  let p = 0;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  let s = 0;
+  while (s < a.length - p && s < b.length - p && a[a.length - 1 - s] === b[b.length - 1 - s]) s++;
+  const lo = Math.max(0, p - context);
+  const hiA = Math.min(a.length, a.length - s + context);
+  const hiB = Math.min(b.length, b.length - s + context);
+  const lines: string[] = [];
+  const push = (mark: string, l: string) => {
+    lines.push(mark + l.replace(/\n$/, ""));
+    if (!l.endsWith("\n")) lines.push("\\ No newline at end of file");
+  };
+  for (let i = lo; i < p; i++) push(" ", a[i]);
+  for (let i = p; i < a.length - s; i++) push("-", a[i]);
+  for (let i = p; i < b.length - s; i++) push("+", b[i]);
+  for (let i = a.length - s; i < hiA; i++) push(" ", a[i]);
+  const oldLines = hiA - lo;
+  const newLines = hiB - lo;
+  // formatPatch itself writes the start one lower for an empty side (the unified-diff quirk).
+  const hunks = p === a.length && p === b.length ? [] : [{ oldStart: lo + 1, oldLines, newStart: lo + 1, newLines, lines }];
+  return { oldFileName: `a/${name}`, newFileName: `b/${name}`, oldHeader: undefined, newHeader: undefined, hunks };
+}
+
+/** A unified diff of `before` → `after` for `name`, bounded in size and in time. */
 export function unifiedDiff(name: string, before: string, after: string): { diff: string; added: number; removed: number; truncated: boolean } {
-  const raw = createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, "", "", { context: 2 });
-  const body = raw.split("\n").filter((l) => !l.startsWith("====") && !l.startsWith("Index:"));
+  const patch =
+    structuredPatch(`a/${name}`, `b/${name}`, before, after, undefined, undefined, { context: 2, timeout: DIFF_TIMEOUT_MS }) ?? coarsePatch(name, before, after, 2);
+  // Count from the hunks, not from the text: a removed line "--x" reads "---x" in the text.
   let added = 0;
   let removed = 0;
-  for (const l of body) {
-    if (l.startsWith("+") && !l.startsWith("+++")) added++;
-    else if (l.startsWith("-") && !l.startsWith("---")) removed++;
-  }
-  let diff = body.join("\n").replace(/\r/g, "");
+  for (const h of patch.hunks)
+    for (const l of h.lines) {
+      if (l.startsWith("+")) added++;
+      else if (l.startsWith("-")) removed++;
+    }
+  let diff = formatPatch(patch, FILE_HEADERS_ONLY).replace(/\r/g, "");
   const truncated = diff.length > DIFF_MAX;
-  if (truncated) diff = diff.slice(0, DIFF_MAX) + `\n… diff cut at ${DIFF_MAX} characters (+${added} -${removed} lines in all)`;
+  if (truncated) {
+    const nl = diff.lastIndexOf("\n", DIFF_MAX);
+    diff = (nl > DIFF_MAX / 2 ? diff.slice(0, nl) : cutAt(diff, DIFF_MAX)) + `\n… diff cut at ${DIFF_MAX} characters (+${added} -${removed} lines in all)`;
+  }
   return { diff, added, removed, truncated };
 }

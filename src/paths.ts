@@ -13,19 +13,34 @@ import { refuse } from "./errors.js";
 export function checkRelativePath(rel: string): string | null {
   if (typeof rel !== "string" || rel.length === 0) return "is empty";
   if (rel.includes("\0")) return "contains a NUL byte";
-  if (path.isAbsolute(rel) || /^[A-Za-z]:[\\/]/.test(rel)) return "is absolute; give a path relative to the workspace";
-  const norm = path.posix.normalize(rel.replace(/\\/g, "/"));
+  const slashed = rel.replace(/\\/g, "/");
+  // `\x` and `\\server\share` are absolute on Windows; `C:x` is relative to drive C's cwd.
+  if (path.isAbsolute(rel) || slashed.startsWith("/") || /^[A-Za-z]:/.test(rel)) return "is absolute; give a path relative to the workspace";
+  const norm = path.posix.normalize(slashed);
   if (norm === ".." || norm.startsWith("../")) return "leaves the workspace (..)";
-  if (norm === "." || norm === "") return "names the workspace itself";
-  const first = norm.split("/")[0];
-  if (first === ".git") return "points into .git";
+  if (norm === "." || norm === "./" || norm === "") return "names the workspace itself";
+  // Any .git component (also a nested repository's, and .GIT on case-insensitive filesystems).
+  if (norm.split("/").some((c) => c.toLowerCase() === ".git")) return "points into .git";
   return null;
 }
 
 /** True when `child` is `root` or lies below it (not a prefix sibling such as `root2`). */
 export function isInside(root: string, child: string): boolean {
   const rel = path.relative(root, child);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+  // "..foo" is a file inside root whose name starts with two dots, not a way out.
+  return rel === "" || (rel !== ".." && !rel.startsWith(".." + path.sep) && !path.isAbsolute(rel));
+}
+
+/** True when `real` (inside `realRoot`) lies in the workspace's .git directory. */
+const inGitDir = (realRoot: string, real: string) => path.relative(realRoot, real).split(path.sep)[0].toLowerCase() === ".git";
+
+/** lstat that answers null for a missing path. */
+function lstatOrNull(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -43,16 +58,28 @@ export function resolveInside(root: string, rel: string, what: string): string {
     real = fs.realpathSync(abs);
   } catch {
     // Missing file: check its nearest existing parent instead, so a new file under a symlinked
-    // directory that leaves the workspace is caught as well.
-    let dir = path.dirname(abs);
-    while (!fs.existsSync(dir) && dir !== path.dirname(dir)) dir = path.dirname(dir);
-    const realDir = fs.realpathSync(dir);
+    // directory that leaves the workspace is caught as well. "Existing" is decided by lstat: a
+    // dangling symlink exists, and writing through it would create its target wherever it points.
+    let p = abs;
+    while (!lstatOrNull(p) && p !== path.dirname(p)) p = path.dirname(p);
+    if (lstatOrNull(p)?.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = fs.realpathSync(p);
+      } catch {
+        refuse("bad_path", `${what} "${printable(rel)}" is or lies under a dangling symlink (${printable(fs.readlinkSync(p))}).`, "Replace the symlink with a plain file inside the workspace.");
+      }
+      if (!isInside(realRoot, target)) refuse("bad_path", `${what} "${printable(rel)}" lies under a symlink that leaves the workspace.`, "Use a plain file inside the workspace.");
+      if (inGitDir(realRoot, target)) refuse("bad_path", `${what} "${printable(rel)}" lies under a symlink into .git.`, "Use a plain file inside the workspace.");
+      return abs;
+    }
+    const realDir = fs.realpathSync(p);
     if (!isInside(realRoot, realDir)) refuse("bad_path", `${what} "${printable(rel)}" lies under a symlink that leaves the workspace.`, "Use a plain file inside the workspace.");
+    if (inGitDir(realRoot, realDir)) refuse("bad_path", `${what} "${printable(rel)}" lies under a symlink into .git.`, "Use a plain file inside the workspace.");
     return abs;
   }
   if (!isInside(realRoot, real)) refuse("bad_path", `${what} "${printable(rel)}" is a symlink to a file outside the workspace.`, "Replace the symlink with a plain file inside the workspace.");
-  const relReal = path.relative(realRoot, real).split(path.sep)[0];
-  if (relReal === ".git") refuse("bad_path", `${what} "${printable(rel)}" resolves into .git.`, "Replace it with a plain file inside the workspace.");
+  if (inGitDir(realRoot, real)) refuse("bad_path", `${what} "${printable(rel)}" resolves into .git.`, "Replace it with a plain file inside the workspace.");
   return abs;
 }
 

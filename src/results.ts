@@ -43,27 +43,39 @@ export function parseResults(text: string, metric = "val_bpb"): Omit<ResultsFile
   const problems: string[] = [];
   const rows: ResultRow[] = [];
   if (text.length === 0) return { header: null, rows, problems, partialLastLine: false };
-  if (text.includes("\r")) problems.push("has CRLF line endings (read as LF)");
+  // A spreadsheet that saved the file may have put a byte order mark in front of "commit".
+  if (text.startsWith("\ufeff")) {
+    text = text.slice(1);
+    problems.push("starts with a byte order mark (ignored)");
+  }
+  if (text.includes("\r\n")) problems.push("has CRLF line endings (read as LF)");
   const lines = text.split(/\r?\n/);
   const partialLastLine = lines[lines.length - 1] !== "";
   if (!partialLastLine) lines.pop();
   else problems.push(`line ${lines.length} has no final newline (a partial row?)`);
   let header: string[] | null = null;
   const expected = headerFor(metric);
+  let first = true;
   lines.forEach((raw, i) => {
     const line = i + 1;
     if (raw.trim() === "") return;
     const f = raw.split("\t");
-    if (i === 0 && f[0] === "commit") {
-      header = f;
-      if (f.join("\t") !== expected.join("\t")) problems.push(`header is "${f.join(" | ")}", expected "${expected.join(" | ")}"`);
-      return;
+    if (first) {
+      first = false;
+      // The header is the first non-blank line; one with other column names (a hand edit, another
+      // metric) is still a header, never a data row with status "status".
+      if (f[0].trim() === "commit" || f[3]?.trim() === "status") {
+        header = f;
+        if (f.join("\t") !== expected.join("\t")) problems.push(`header is "${f.join(" | ")}", expected "${expected.join(" | ")}"`);
+        return;
+      }
+      problems.push("the header row is missing");
     }
-    if (i === 0) problems.push("the header row is missing");
     if (f.length < 4) {
       problems.push(`line ${line} has ${f.length} field(s), expected 5: skipped when counting`);
       return;
     }
+    if (f.length === 4) problems.push(`line ${line} has 4 fields: no description`);
     if (f.length > 5) problems.push(`line ${line} has ${f.length} fields; the extra ones are read as part of the description`);
     const value = parseNumber(f[1]);
     if (Number.isNaN(value) && f[1] !== "") problems.push(`line ${line}: ${metric} "${f[1].slice(0, 20)}" is not a number`);
@@ -89,20 +101,28 @@ function parseNumber(s: string): number {
 }
 
 export function readResults(file: string, metric = "val_bpb"): ResultsFile {
-  let text: string;
+  let buf: Buffer;
   try {
-    text = fs.readFileSync(file, "utf8");
+    buf = fs.readFileSync(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { exists: false, header: null, rows: [], problems: [], partialLastLine: false, sizeBytes: 0 };
     throw e;
   }
-  return { exists: true, sizeBytes: Buffer.byteLength(text), ...parseResults(text, metric) };
+  return { exists: true, sizeBytes: buf.length, ...parseResults(buf.toString("utf8"), metric) };
 }
 
 /** Tabs, newlines and other control characters become spaces; length is bounded. */
 export function sanitizeDescription(s: string, max = 200): string {
-  const one = s.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ").replace(/\s+/g, " ").trim();
-  return one.length > max ? one.slice(0, max - 1) + "…" : one;
+  // C0 and C1 controls (U+0085 NEL is a line break to Python's splitlines), line/paragraph
+  // separators, and unpaired surrogates (they cannot be written as UTF-8).
+  const one = String(s)
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")
+    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd")
+    .replace(/\s+/g, " ")
+    .trim();
+  if (one.length <= max) return one;
+  const cut = /[\ud800-\udbff]/.test(one[max - 2]) ? max - 2 : max - 1;
+  return one.slice(0, cut).trimEnd() + "…";
 }
 
 /** program.md's formats: 7-char commit, metric %.6f, memory %.1f; a crash is 0.000000 and 0.0. */
@@ -110,7 +130,8 @@ export function formatRow(r: { commit: string; value: number | null; memoryGb: n
   const crash = r.status === "crash";
   const v = crash || r.value === null || !Number.isFinite(r.value) ? "0.000000" : r.value.toFixed(6);
   const m = crash || r.memoryGb === null || !Number.isFinite(r.memoryGb) ? "0.0" : r.memoryGb.toFixed(1);
-  return [r.commit.slice(0, 7), v, m, r.status, sanitizeDescription(r.description)].join("\t") + "\n";
+  const commit = String(r.commit).replace(/[\s\u0000-\u001f\u007f-\u009f]/g, "").slice(0, 7);
+  return [commit, v, m, r.status, sanitizeDescription(r.description)].join("\t") + "\n";
 }
 
 /** Writes the header into a new or empty results file; an existing non-empty file is left alone. */

@@ -110,7 +110,7 @@ describe("the server writes nowhere outside the workspace", () => {
       const discarded = read(ws, "results.tsv").trim().split("\n")[2].split("\t")[0];
       expect(git(ws, "diff", "--name-only", "master", discarded).trim()).toBe("train.py");
       // every logged experiment stays reachable for `git show <commit>`, also after the reset
-      expect(git(ws, "for-each-ref", "--format=%(refname)", "refs/autoresearch/").trim()).toContain(`refs/autoresearch/x/${discarded}`);
+      expect(git(ws, "for-each-ref", "--format=%(refname)", "refs/autoresearch-mcp/").trim()).toContain(`refs/autoresearch-mcp/x/${discarded}`);
       expect(fs.readdirSync(ws).filter((f) => f !== "__pycache__").sort()).toEqual([".git", ".gitignore", "autoresearch.json", "prepare.py", "results.tsv", "run.log", "train.py"]);
     } finally {
       fs.rmSync(parent, { recursive: true, force: true });
