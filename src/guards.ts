@@ -32,8 +32,9 @@ try:
 except SyntaxError as e:
     out["error"] = {"message": "%s: %s" % (type(e).__name__, e.msg), "line": e.lineno, "col": e.offset, "text": (e.text or "").rstrip()[:200]}
     tree = None
-except (ValueError, UnicodeDecodeError) as e:
-    out["error"] = {"message": "%s: %s" % (type(e).__name__, e), "line": None, "col": None, "text": ""}
+except (ValueError, UnicodeDecodeError, RecursionError, MemoryError, OverflowError) as e:
+    # NUL bytes, undecodable bytes, nesting too deep for the compiler: Python cannot run it either.
+    out["error"] = {"message": "%s: %s" % (type(e).__name__, e or "the source is nested too deeply to compile"), "line": None, "col": None, "text": ""}
     tree = None
 if tree is not None:
     for node in ast.walk(tree):
@@ -70,75 +71,256 @@ export async function inspectSource(source: string | Buffer, fileName: string, p
   return { syntaxError: null, ...scanImports(text), checkedByPython: false };
 }
 
+/**
+ * Python source with comments removed and the contents of triple-quoted strings blanked (line
+ * breaks kept), so docstrings that mention "import x" are not read as imports. One-line strings
+ * stay: `__import__("x")` needs them.
+ */
+function codeOnly(text: string): string {
+  let out = "";
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i];
+    if (c === "#") {
+      while (i < n && text[i] !== "\n") i++;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      const q3 = c.repeat(3);
+      if (text.startsWith(q3, i)) {
+        let j = i + 3;
+        while (j < n && !text.startsWith(q3, j)) j += text[j] === "\\" ? 2 : 1;
+        out += q3 + text.slice(i + 3, Math.min(j, n)).replace(/[^\n]/g, " ") + q3;
+        i = j + 3;
+        continue;
+      }
+      let j = i + 1;
+      while (j < n && text[j] !== c && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, Math.min(j + 1, n));
+      i = j + 1;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out;
+}
+
+/** A one-line compound statement's header (`try:`, `if x:`, `else:`) in front of an import. */
+const COMPOUND = /^\s*(?:(?:try|else|finally|if|elif|while|for|with|except)\b[^:]*:\s*)+/;
+const IDENT = /^[A-Za-z_]\w*$/;
+
 /** Line-based import scan, used only when no Python is available. */
 export function scanImports(text: string): { imports: string[]; computedImports: number } {
   const names = new Set<string>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.replace(/#.*$/, "");
-    let m = /^\s*import\s+(.+)$/.exec(line);
-    if (m) for (const part of m[1].split(",")) {
-      const n = part.trim().split(/\s+/)[0]?.split(".")[0];
-      if (n && /^[A-Za-z_]\w*$/.test(n)) names.add(n);
+  const code = codeOnly(text);
+  // Logical lines: backslash continuations joined, `;`-separated statements split.
+  const statements: string[] = [];
+  let acc = "";
+  for (const raw of code.split(/\r?\n/)) {
+    if (/\\\s*$/.test(raw)) {
+      acc += raw.replace(/\\\s*$/, " ");
+      continue;
     }
+    statements.push(...(acc + raw).split(";"));
+    acc = "";
+  }
+  if (acc) statements.push(...acc.split(";"));
+  for (const stmt of statements) {
+    const line = stmt.replace(COMPOUND, "");
+    let m = /^\s*import\s+(.+)$/.exec(line);
+    if (m)
+      for (const part of m[1].split(",")) {
+        const n = part.trim().split(/\s+/)[0]?.split(".")[0];
+        if (n && IDENT.test(n)) names.add(n);
+      }
     m = /^\s*from\s+([A-Za-z_][\w.]*)\s+import\b/.exec(line);
     if (m) names.add(m[1].split(".")[0]);
-    for (const d of line.matchAll(/(?:__import__|import_module)\(\s*["']([A-Za-z_][\w.]*)["']/g)) names.add(d[1].split(".")[0]);
   }
-  const computedImports = (text.match(/(?:__import__|import_module)\(\s*[^"'\s)]/g) ?? []).length;
+  // __import__("x") / import_module("x") with a literal name (str prefixes r/u allowed); any other
+  // first argument (a variable, an f-string, bytes, none) is computed, as Python's check counts it.
+  let computedImports = 0;
+  for (const d of code.matchAll(/(?<!\bdef\s+)\b(?:__import__|import_module)\s*\(\s*(?:([rRuU]?)(["'])([^"'\n]*)\2)?/g)) {
+    if (d[2] === undefined) computedImports++;
+    else if (/^[A-Za-z_][\w.]*$/.test(d[3])) names.add(d[3].split(".")[0]);
+    else if (!d[3].startsWith(".")) computedImports++;
+  }
   return { imports: [...names].sort(), computedImports };
 }
 
-/** Distribution names whose import name differs. */
+/** Distribution names (PEP 503-normalised) whose import name differs. */
 const IMPORT_ALIASES: Record<string, string[]> = {
   "scikit-learn": ["sklearn"],
+  "scikit-image": ["skimage"],
   pillow: ["PIL"],
   pyyaml: ["yaml"],
   "opencv-python": ["cv2"],
   "opencv-python-headless": ["cv2"],
+  "opencv-contrib-python": ["cv2"],
   beautifulsoup4: ["bs4"],
   "python-dateutil": ["dateutil"],
+  "python-dotenv": ["dotenv"],
   protobuf: ["google"],
   "typing-extensions": ["typing_extensions"],
   "pytorch-lightning": ["pytorch_lightning", "lightning"],
   "huggingface-hub": ["huggingface_hub"],
+  attrs: ["attr", "attrs"],
+  pyzmq: ["zmq"],
+  "nvidia-ml-py": ["pynvml"],
+  "faiss-cpu": ["faiss"],
+  "faiss-gpu": ["faiss"],
+  "tensorflow-gpu": ["tensorflow"],
+  pyjwt: ["jwt"],
+  setuptools: ["setuptools", "pkg_resources"],
 };
 
 const normName = (s: string) => s.toLowerCase().replace(/[-_.]+/g, "_");
+const distKey = (s: string) => s.toLowerCase().replace(/[-_.]+/g, "-");
 
-/** Dependency names declared anywhere in pyproject.toml (project deps, optional, groups, uv dev). */
+type TomlToken = { t: "str"; v: string } | { t: "bare"; v: string } | { t: "p"; v: string } | { t: "nl" };
+
+/** Tokens of a TOML text: strings (all four kinds), bare words, punctuation, line breaks; comments dropped. */
+function tomlTokens(src: string): TomlToken[] {
+  const out: TomlToken[] = [];
+  let i = 0;
+  const n = src.length;
+  while (i < n) {
+    const c = src[i];
+    if (c === "\n") {
+      out.push({ t: "nl" });
+      i++;
+    } else if (/\s/.test(c)) i++;
+    else if (c === "#") while (i < n && src[i] !== "\n") i++;
+    else if (c === '"' || c === "'") {
+      const q3 = c.repeat(3);
+      if (src.startsWith(q3, i)) {
+        let j = i + 3;
+        while (j < n && !src.startsWith(q3, j)) j += c === '"' && src[j] === "\\" ? 2 : 1;
+        out.push({ t: "str", v: src.slice(i + 3, Math.min(j, n)) });
+        i = j + 3;
+      } else {
+        let j = i + 1;
+        while (j < n && src[j] !== c && src[j] !== "\n") j += c === '"' && src[j] === "\\" ? 2 : 1;
+        out.push({ t: "str", v: src.slice(i + 1, Math.min(j, n)) });
+        i = src[j] === c ? j + 1 : j;
+      }
+    } else if ("[]{}=,".includes(c)) {
+      out.push({ t: "p", v: c });
+      i++;
+    } else {
+      let j = i;
+      while (j < n && !/[\s[\]{}=,#"']/.test(src[j])) j++;
+      out.push({ t: "bare", v: src.slice(i, j) });
+      i = j;
+    }
+  }
+  return out;
+}
+
+/**
+ * Dependency names declared anywhere in pyproject.toml: `dependencies`/`dev-dependencies`/`requires`
+ * arrays in any table (PEP 621 `[project]`, `[tool.uv]`, `[build-system]`, hatch envs),
+ * `[project.optional-dependencies]`, `[dependency-groups]`, `[tool.pdm.dev-dependencies]`, and
+ * poetry's dependency tables (keys are names). Read with a small TOML tokenizer, so extras such as
+ * `torch[cuda]>=2` and `#` comments inside arrays are understood.
+ */
 export function declaredDependencies(pyproject: string): Set<string> {
   const out = new Set<string>();
-  // Every quoted requirement string inside an array that belongs to a dependency key or table.
-  const sections = pyproject.split(/^\s*\[/m);
-  for (const sec of sections) {
-    const header = sec.slice(0, sec.indexOf("]") + 1);
-    const depTable = /^(project\.optional-dependencies|dependency-groups|tool\.poetry\.(dev-)?dependencies|tool\.poetry\.group\.[^\]]+\.dependencies)\]/.test(header);
-    const body = sec.slice(header.length);
-    const arrays = depTable
-      ? [body]
-      : [...body.matchAll(/^\s*(dependencies|dev-dependencies|requires)\s*=\s*\[([\s\S]*?)\]/gm)].map((m) => m[2]);
-    for (const a of arrays) {
-      for (const q of a.matchAll(/["']([A-Za-z0-9][A-Za-z0-9._-]*)/g)) addDep(out, q[1]);
-      if (/^tool\.poetry/.test(header)) for (const k of body.matchAll(/^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=/gm)) addDep(out, k[1]);
+  const toks = tomlTokens(pyproject);
+  let k = 0;
+  let table: string[] = [];
+  const keyParts = (stop: (t: TomlToken) => boolean): string[] => {
+    const parts: string[] = [];
+    while (k < toks.length && !stop(toks[k])) {
+      const t = toks[k++];
+      if (t.t === "str") parts.push(t.v.trim());
+      else if (t.t === "bare") parts.push(...t.v.split(".").map((x) => x.trim()).filter(Boolean));
     }
+    return parts;
+  };
+  /** Skips one value; returns the strings directly inside it when it is an array. */
+  const value = (): string[] | null => {
+    const t = toks[k];
+    if (!t) return null;
+    if (t.t === "p" && (t.v === "[" || t.v === "{")) {
+      const strings: string[] = [];
+      let depth = 0;
+      for (; k < toks.length; k++) {
+        const u = toks[k];
+        if (u.t === "p" && (u.v === "[" || u.v === "{")) depth++;
+        else if (u.t === "p" && (u.v === "]" || u.v === "}")) {
+          if (--depth === 0) {
+            k++;
+            break;
+          }
+        } else if (u.t === "str" && depth === 1 && t.v === "[") strings.push(u.v);
+      }
+      return t.v === "[" ? strings : null;
+    }
+    k++;
+    return null;
+  };
+  const poetry = /^tool\.poetry\.(?:dependencies|dev-dependencies|group\.[^.]+\.dependencies)\.([^.]+)$/;
+  while (k < toks.length) {
+    const t = toks[k];
+    if (t.t === "nl") {
+      k++;
+      continue;
+    }
+    if (t.t === "p" && t.v === "[") {
+      k++;
+      table = keyParts((u) => u.t === "nl" || (u.t === "p" && u.v === "]"));
+      while (k < toks.length && toks[k].t !== "nl") k++;
+      const pm = poetry.exec(table.join("."));
+      if (pm && pm[1] !== "python") addDep(out, pm[1]);
+      continue;
+    }
+    const key = keyParts((u) => u.t === "nl" || (u.t === "p" && u.v === "="));
+    if (toks[k]?.t !== "p") continue; // a line without "=": not TOML we understand
+    k++;
+    const full = [...table, ...key].join(".");
+    const strings = value();
+    const pm = poetry.exec(full);
+    if (pm && pm[1] !== "python") addDep(out, pm[1]);
+    if (
+      strings &&
+      (/(^|\.)(dependencies|dev-dependencies|requires)$/.test(full) ||
+        /^(project\.optional-dependencies|dependency-groups|tool\.pdm\.dev-dependencies)\.[^.]+$/.test(full))
+    )
+      for (const req of strings) {
+        const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(req);
+        if (m) addDep(out, m[1]);
+      }
+    while (k < toks.length && toks[k].t !== "nl") k++;
   }
   return out;
 }
 
 function addDep(out: Set<string>, dist: string) {
   out.add(normName(dist));
-  for (const a of IMPORT_ALIASES[dist.toLowerCase()] ?? []) out.add(normName(a));
+  for (const a of IMPORT_ALIASES[distKey(dist)] ?? []) out.add(normName(a));
 }
 
 /** Top-level module names the project itself provides (tracked files at the base commit). */
 export function projectModules(trackedPaths: string[]): Set<string> {
   const out = new Set<string>();
   for (const p of trackedPaths) {
-    const first = p.split("/")[0];
-    if (p.includes("/")) out.add(normName(first));
-    else if (first.endsWith(".py")) out.add(normName(first.slice(0, -3)));
+    const parts = p.split("/");
+    if (parts.length > 1) {
+      // A directory is a package (or namespace package); in a src layout, so are src's children.
+      out.add(normName(parts[0]));
+      if (parts[0] === "src" && parts.length > 2) out.add(normName(parts[1]));
+      if (parts[0] === "src" && parts.length === 2) addModuleFile(out, parts[1]);
+    } else addModuleFile(out, parts[0]);
   }
   return out;
+}
+
+/** `x.py`, `x.pyi`, an extension module `x.cpython-311-x86_64-linux-gnu.so` or `x.pyd` → `x`. */
+function addModuleFile(out: Set<string>, file: string) {
+  const m = /^([A-Za-z_]\w*)(?:\.pyi?|(?:\.[\w-]+)?\.(?:so|pyd))$/.exec(file);
+  if (m) out.add(normName(m[1]));
 }
 
 export interface DependencyPolicy {
@@ -153,19 +335,24 @@ export function newImports(imports: string[], policy: DependencyPolicy): string[
   return imports.filter((m) => !PYTHON_STDLIB.has(m) && !policy.baseImports.has(m) && !policy.allowed.has(normName(m)));
 }
 
+/**
+ * Between two words of a command: spaces inside one string ("pip install x"), or the end of one
+ * argv item and the start of the next (["pip", "install", x], also across lines). Not a bare
+ * comma or a line break: `f(uv, add)` or a line ending in `uv` followed by `add = 1` is code.
+ */
+const SEP = String.raw`(?:[ \t]+|["']\s*,\s*["'])`;
 const INSTALL_PATTERNS = [
-  /\b(?:pip3?|uv|conda|mamba|micromamba|poetry|pipx|pdm)\s+(?:install|add)\b/gi,
-  /\buv\s+pip\s+install\b/gi,
-  /-m\s+pip\b/gi,
+  new RegExp(String.raw`\b(?:pip3?|uv|conda|mamba|micromamba|poetry|pipx|pdm)${SEP}(?:install|add)\b`, "gi"),
+  new RegExp(String.raw`\buv${SEP}pip${SEP}install\b`, "gi"),
+  new RegExp(String.raw`(?<![\w-])-m(?:${SEP})?pip\b`, "gi"),
   /\bensurepip\b/gi,
-  /\bpip\.main\b/gi,
+  /\bpip\.(?:main|_internal)\b/gi,
 ];
 
 /** Package-install commands in code, also in argv-list form (["pip", "install", x]). */
 export function installCommandHits(source: string): string[] {
-  const flat = source.replace(/["',[\]()]/g, " ").replace(/\s+/g, " ");
   const hits: string[] = [];
-  for (const re of INSTALL_PATTERNS) for (const m of flat.matchAll(re)) hits.push(m[0]);
+  for (const re of INSTALL_PATTERNS) for (const m of source.matchAll(re)) hits.push(m[0].replace(/\s+/g, " "));
   return hits;
 }
 

@@ -592,7 +592,7 @@ export class Autoresearch {
       metrics: parsed.metrics,
       crashed: outcome.crashed,
       reason: outcome.reason,
-      tail: outcome.crashed ? parsed.tail : [],
+      tail: outcome.crashed || rec.exit.timedOut ? parsed.tail : [],
       proposedStatus: outcome.proposed,
       logged: !!rec.loggedLine,
       next: rec.loggedLine
@@ -789,7 +789,7 @@ export class Autoresearch {
       counts: { total: rows.length, ...counts },
       sinceLastKeep: stall,
       keepRate: rows.length ? Math.round((counts.keep / rows.length) * 1000) / 1000 : null,
-      lastRows: rows.slice(-n).map((r) => ({ n: rows.indexOf(r) + 1, commit: r.commit, metric: r.valueText, memoryGb: r.memoryText, status: r.status, description: r.description })),
+      lastRows: rows.slice(rows.length - Math.min(n, rows.length)).map((r, i, shown) => ({ n: rows.length - shown.length + i + 1, commit: r.commit, metric: r.valueText, memoryGb: r.memoryText, status: r.status, description: r.description })),
       running: this.active ? { runId: this.active.record.id, commit: shortHash(this.active.record.commit), elapsedSeconds: Math.round(this.active.elapsedSeconds), latest: latestRecord(ws.logPath) } : null,
       lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (this.active ? "running" : "unknown"), logged: !!rec.loggedLine } : null,
       recovered: this.recovered ? `run ${this.recovered.id} was still running when its server died; it was killed when this server started` : null,

@@ -9,6 +9,8 @@ export interface Started {
   client: Client;
   transport: StdioClientTransport;
   stderr: () => string;
+  /** transport/protocol errors seen by the client (a non-JSON line on stdout would land here) */
+  errors: Error[];
   pid: () => number | null;
   close: () => Promise<void>;
 }
@@ -24,8 +26,10 @@ export async function startClient(workspace: string, env: Record<string, string>
   let stderr = "";
   transport.stderr?.on("data", (d) => (stderr += d));
   const client = new Client({ name: "test", version: "0.0.0" });
+  const errors: Error[] = [];
+  client.onerror = (e) => errors.push(e);
   await client.connect(transport);
-  return { client, transport, stderr: () => stderr, pid: () => transport.pid, close: () => client.close() };
+  return { client, transport, stderr: () => stderr, errors, pid: () => transport.pid, close: () => client.close() };
 }
 
 export type ToolResult = CallToolResult & { structuredContent?: Record<string, any> };
