@@ -411,6 +411,9 @@ export class Autoresearch {
       const abs = resolveRegularFile(ws.root, ws.config.editable, "editable file");
       const beforeBuf = fs.readFileSync(abs);
       const before = beforeBuf.toString("utf8");
+      // Bytes that are not UTF-8 would be rewritten as U+FFFD: refuse rather than change them.
+      if (hasEdits && !Buffer.from(before, "utf8").equals(beforeBuf))
+        refuse("not_utf8", `${ws.config.editable} is not valid UTF-8, so an edit would change bytes outside it.`, 'Convert the file to UTF-8, or pass the whole new text as "content".');
       const hash = contentHash(beforeBuf);
       if (args.expectedHash && args.expectedHash !== hash)
         refuse("stale", `${ws.config.editable} changed since you read it (hash ${hash}, you expected ${printable(args.expectedHash, 20)}).`, "Call read_train again and redo the edit on the current text.");

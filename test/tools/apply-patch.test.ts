@@ -98,6 +98,14 @@ describe("apply_patch", () => {
     expect(r.content).toContain("学習 🚀");
   });
 
+  it("refuses edits to a file that is not valid UTF-8 rather than rewrite its bytes", async () => {
+    const latin1 = Buffer.concat([Buffer.from("# caf"), Buffer.from([0xe9]), Buffer.from("\nLR = 0.04\nprint('val_bpb:          1.0')\n")]);
+    const { ws, c } = await session({ train: latin1.toString("latin1") });
+    fs.writeFileSync(path.join(ws, "train.py"), latin1);
+    expect(await refused(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.05" }] })).toMatch(/not valid UTF-8/);
+    expect(bytes(ws).equals(latin1)).toBe(true);
+  });
+
   it("rejects invalid input with a clear error and the server keeps serving", async () => {
     const { c } = await session();
     const r = await call(c, "apply_patch", { edits: "LR = 0.05" });
