@@ -68,6 +68,8 @@ export function parseConfig(raw: unknown, source = CONFIG_FILE): Config {
         const hint = argvField && got === "string" && i.expected === "array" ? ' (an argv list such as ["uv", "run", "train.py"], not a shell string)' : "";
         return `${field}: expected ${i.expected}, got ${got}${hint}`;
       }
+      // zod 4 wraps a bad record key ("Invalid key in record"); the useful message is inside.
+      if (i.code === "invalid_key") return `${field}: ${i.issues.map((x) => x.message).join("; ") || i.message}`;
       return `${field}: ${i.message}`;
     });
     throw new ConfigError(`${source}: ${lines.join("; ")}`);

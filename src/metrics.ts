@@ -122,10 +122,10 @@ export function findSummary(records: string[], metricKey: string): Record<string
   // The block is the run of key/value records around the metric; a key seen twice means an
   // earlier copy of the summary (printed twice with no separator), which must not leak in.
   const seen = new Set<string>([metricKey]);
-  let start = idx;
-  for (let m; start > 0 && (m = kv(start - 1)) && !seen.has(m[1]); start--) seen.add(m[1]);
   let stop = idx;
   for (let m; stop + 1 < records.length && (m = kv(stop + 1)) && !seen.has(m[1]); stop++) seen.add(m[1]);
+  let start = idx;
+  for (let m; start > 0 && (m = kv(start - 1)) && !seen.has(m[1]); start--) seen.add(m[1]);
   const out: Record<string, number | string> = {};
   for (let i = start; i <= stop; i++) {
     const m = kv(i);

@@ -72,15 +72,37 @@ function tolerantMatches(text: string, oldLines: string[]): [number, number][] {
     starts.push(off);
     off += l.length + 1;
   }
-  const have = lines.map((l) => norm(l.endsWith("\r") ? l.slice(0, -1) : l));
+  // Lines become integers and the window is found with Knuth-Morris-Pratt: linear in the file
+  // plus `old`, also for a file of identical lines and an `old` of thousands of them (a plain
+  // window-by-window comparison is O(lines × old lines): minutes on a few MB).
+  const ids = new Map<string, number>();
+  const id = (l: string) => {
+    let v = ids.get(l);
+    if (v === undefined) ids.set(l, (v = ids.size));
+    return v;
+  };
+  const pat = want.map(id);
+  const known = ids.size;
+  const have = lines.map((l) => {
+    const v = ids.get(norm(l.endsWith("\r") ? l.slice(0, -1) : l));
+    return v === undefined || v >= known ? -1 : v;
+  });
+  const fail = new Array<number>(pat.length).fill(0);
+  for (let i = 1, k = 0; i < pat.length; i++) {
+    while (k > 0 && pat[i] !== pat[k]) k = fail[k - 1];
+    if (pat[i] === pat[k]) k++;
+    fail[i] = k;
+  }
   const found: [number, number][] = [];
-  for (let i = 0; i + want.length <= lines.length && found.length < 2; i++) {
-    let ok = true;
-    for (let j = 0; j < want.length && ok; j++) ok = have[i + j] === want[j];
-    if (!ok) continue;
-    const last = lines[i + want.length - 1];
-    const end = starts[i + want.length - 1] + last.length - (last.endsWith("\r") ? 1 : 0);
-    found.push([starts[i], end]);
+  for (let i = 0, k = 0; i < have.length && found.length < 2; i++) {
+    while (k > 0 && have[i] !== pat[k]) k = fail[k - 1];
+    if (have[i] === pat[k]) k++;
+    if (k === pat.length) {
+      const first = i - pat.length + 1;
+      const last = lines[i];
+      found.push([starts[first], starts[i] + last.length - (last.endsWith("\r") ? 1 : 0)]);
+      k = fail[k - 1];
+    }
   }
   return found;
 }
@@ -198,10 +220,11 @@ export function applyEdits(original: string, edits: Edit[]): AppliedPatch {
   return { text, matches };
 }
 
-function countAll(hay: string, needle: string): number {
+/** How many places `needle` matches (overlapping ones too), counted up to a bound: "1000+". */
+function countAll(hay: string, needle: string, max = 1000): string {
   let n = 0;
-  for (let i = hay.indexOf(needle); i >= 0; i = hay.indexOf(needle, i + 1)) n++;
-  return n;
+  for (let i = hay.indexOf(needle); i >= 0 && n < max; i = hay.indexOf(needle, i + 1)) n++;
+  return n >= max ? `${max}+` : String(n);
 }
 
 const DIFF_MAX = 16_000;

@@ -1,3 +1,521 @@
-export async function writeReport(_ws: string): Promise<{ markdown: string; svg: string }> {
-  throw new Error("report: not built yet");
+import fs from "node:fs";
+import path from "node:path";
+import { openWorkspace } from "./workspace.js";
+import { readResults, sanitizeDescription, type ResultRow } from "./results.js";
+
+/**
+ * `autoresearch-mcp report`: report.md and progress.svg from results.tsv (and git for commit
+ * subjects). Read-only towards the session: it never touches results.tsv, the branch or the
+ * editable file, and both outputs are git-excluded so they cannot break the single-file rule.
+ *
+ * progress.svg is the picture karpathy's analysis.ipynb draws with matplotlib, drawn here as plain
+ * SVG so that no Python (pandas, matplotlib) is needed: every experiment a dot, kept ones green
+ * and labelled, the running best as a step line.
+ */
+
+type Goal = "min" | "max";
+
+export interface ReportInfo {
+  metric: string;
+  goal: Goal;
+  tag?: string | null;
+  branch?: string | null;
+  /** problems readResults found in results.tsv (hand edits) */
+  problems: string[];
+  /** commit as written in results.tsv → subject of that git commit, where known */
+  subjects?: Map<string, string>;
+}
+
+export interface ChartInfo {
+  metric: string;
+  goal: Goal;
+  tag?: string | null;
+}
+
+export const REPORT_FILES = ["report.md", "progress.svg"] as const;
+
+export async function writeReport(workspace: string): Promise<{ markdown: string; svg: string; rows: number }> {
+  const ws = await openWorkspace(workspace);
+  const { config, repo } = ws;
+  let results: ReturnType<typeof readResults>;
+  try {
+    results = readResults(ws.resultsPath, config.metric.name);
+  } catch (e) {
+    throw new Error(`cannot read ${config.results} in ${ws.root}: ${(e as Error).message}`);
+  }
+  if (results.rows.length === 0) throw new Error(`no ${config.results} with rows in ${ws.root}: run a session first`);
+
+  // Writing over a tracked report.md would change a second tracked file and break the
+  // single-file rule for the rest of the session; excluding it would not help then.
+  const head = await repo.headOid();
+  for (const f of REPORT_FILES)
+    if (head && (await repo.readFileAt(head, f)))
+      throw new Error(`${f} is tracked in git in ${ws.root}; the report would modify it. Move or untrack it (git rm --cached ${f}) first.`);
+
+  const session = readSession(ws.sessionPath);
+  const branch = session?.branch ?? (await repo.currentBranch());
+  const tag = session?.tag ?? (branch?.startsWith(config.branchPrefix) ? branch.slice(config.branchPrefix.length) : null);
+
+  // Subjects only for kept commits (the trajectory is where they are shown), and a bounded number:
+  // each lookup scans the object store, and a commit may be unknown (a reset dropped it, another
+  // clone, or karpathy's literal "baseline").
+  const subjects = new Map<string, string>();
+  const kept = [...new Set(results.rows.filter((r) => r.status === "keep").map((r) => r.commit))].slice(-500);
+  for (const c of kept) {
+    const oid = await repo.expand(c);
+    if (!oid) continue;
+    const msg = await repo
+      .readCommit(oid)
+      .then((x) => x.message)
+      .catch(() => null);
+    const subject = msg?.split("\n")[0].trim();
+    if (subject) subjects.set(c, tag && subject.startsWith(`${tag}: `) ? subject.slice(tag.length + 2) : subject);
+  }
+
+  const info = { metric: config.metric.name, goal: config.metric.goal, tag, branch };
+  const markdown = renderMarkdown(results.rows, { ...info, problems: results.problems, subjects });
+  const svg = renderSvg(results.rows, info);
+
+  repo.ensureExcluded(REPORT_FILES.map((f) => `/${f}`));
+  const mdPath = path.join(ws.root, "report.md");
+  const svgPath = path.join(ws.root, "progress.svg");
+  writeAtomically(mdPath, markdown, ws.stateDir);
+  writeAtomically(svgPath, svg, ws.stateDir);
+  return { markdown: mdPath, svg: svgPath, rows: results.rows.length };
+}
+
+function readSession(file: string): { tag?: string; branch?: string } | null {
+  try {
+    const j = JSON.parse(fs.readFileSync(file, "utf8"));
+    return j && typeof j === "object" ? { tag: typeof j.tag === "string" ? j.tag : undefined, branch: typeof j.branch === "string" ? j.branch : undefined } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Written under .git/autoresearch/ and renamed into place: a half-written file is never seen, and
+ * no temporary file appears in the work tree (where a concurrent `git status` would count it).
+ * The rename also replaces a symlink at the target instead of writing through it.
+ */
+function writeAtomically(file: string, text: string, tmpDir: string) {
+  fs.mkdirSync(tmpDir, { recursive: true });
+  const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, text);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------------ shared summary
+
+const better = (a: number, b: number, goal: Goal) => (goal === "min" ? a < b : a > b);
+
+interface Summary {
+  counts: { keep: number; discard: number; crash: number; other: number };
+  /** kept rows with a numeric value, in order, with the gain over the previous one (positive = better) */
+  trajectory: { n: number; row: ResultRow; gain: number | null }[];
+  baseline: { n: number; row: ResultRow } | null;
+  best: { n: number; row: ResultRow } | null;
+}
+
+/** Same definitions as the server's status tool: baseline = first kept numeric row; best = best kept value, the later on a tie. */
+function summarize(rows: ResultRow[], goal: Goal): Summary {
+  const counts = { keep: 0, discard: 0, crash: 0, other: 0 };
+  const trajectory: Summary["trajectory"] = [];
+  let best: Summary["best"] = null;
+  rows.forEach((row, i) => {
+    const s = row.status;
+    counts[s === "keep" || s === "discard" || s === "crash" ? s : "other"]++;
+    if (s !== "keep" || !Number.isFinite(row.value)) return;
+    const prev = trajectory[trajectory.length - 1];
+    trajectory.push({ n: i + 1, row, gain: prev ? (goal === "min" ? prev.row.value - row.value : row.value - prev.row.value) : null });
+    if (!best || !better(best.row.value, row.value, goal)) best = { n: i + 1, row };
+  });
+  const first = trajectory[0];
+  return { counts, trajectory, baseline: first ? { n: first.n, row: first.row } : null, best };
+}
+
+// ------------------------------------------------------------------ markdown
+
+/** Text from results.tsv inside a markdown table cell or line: one line, `|` escaped, no HTML. */
+function md(s: string): string {
+  return sanitizeDescription(s, 10_000)
+    .replace(/[\\`*[\]|]/g, (c) => `\\${c}`)
+    .replace(/(?<!\w)_|_(?!\w)/g, "\\_")
+    .replace(/&(?=#?\w+;)/g, "&amp;") // only where it would start an entity
+    .replace(/</g, "&lt;"); // no raw HTML; a lone ">" mid-line is plain text
+}
+
+/** A commit as inline code when it is a plain token (a hash, "baseline"), else escaped text. */
+const mdCommit = (c: string) => (/^[\w.-]{1,64}$/.test(c) ? `\`${c}\`` : md(c) || "(none)");
+const fmt = (v: number) => v.toFixed(6);
+const signed = (v: number) => (v > 0 ? "+" : v < 0 ? "−" : "±") + Math.abs(v).toFixed(6);
+const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;
+
+export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
+  const { metric, goal } = info;
+  const s = summarize(rows, goal);
+  const m = md(metric);
+  const out: string[] = [];
+  out.push(`# autoresearch report${info.tag ? `: ${md(info.tag)}` : ""}`, "");
+  const where = [info.branch ? `Branch \`${info.branch.replace(/`/g, "")}\`` : null, `metric \`${metric}\` (${goal === "min" ? "lower" : "higher"} is better)`].filter(Boolean);
+  out.push(`${where.join(", ")}.`, "", "![progress](progress.svg)", "");
+
+  out.push("## Summary", "");
+  const c = s.counts;
+  const parts = [`${c.keep} keep`, `${c.discard} discard`, `${c.crash} crash`, ...(c.other ? [`${c.other} other`] : [])];
+  out.push(`- Experiments: ${rows.length} (${parts.join(", ")})`);
+  const finished = c.keep + c.discard;
+  out.push(`- Keep rate: ${pct(c.keep, rows.length)} (${c.keep} of ${rows.length}${finished ? `; ${pct(c.keep, finished)} of the ${finished} that were not crashes` : ""})`);
+  const { best, baseline } = s;
+  if (best) out.push(`- Best: ${mdCommit(best.row.commit)} (#${best.n}), ${m} ${fmt(best.row.value)}: ${md(best.row.description) || "(no description)"}`);
+  else out.push(`- Best: none yet (no kept row with a ${m} value)`);
+  if (baseline) out.push(`- Baseline: ${mdCommit(baseline.row.commit)} (#${baseline.n}), ${m} ${fmt(baseline.row.value)}`);
+  if (best && baseline) {
+    const gain = goal === "min" ? baseline.row.value - best.row.value : best.row.value - baseline.row.value;
+    const rel = baseline.row.value !== 0 ? ` (${((100 * gain) / Math.abs(baseline.row.value)).toFixed(2)}%)` : "";
+    out.push(`- Improvement over baseline: ${fmt(Math.abs(gain))}${rel} ${(gain >= 0) === (goal === "min") ? "lower" : "higher"}${gain < 0 ? " (worse than the baseline)" : ""}`);
+  }
+  const lastKeep = rows.map((r) => r.status).lastIndexOf("keep");
+  out.push(`- Experiments since the last keep: ${rows.length - 1 - lastKeep}`, "");
+
+  out.push("## Trajectory", "");
+  if (s.trajectory.length === 0) out.push("No kept experiment with a value yet.", "");
+  else {
+    out.push(`Kept experiments in order; gain is the change from the previous kept one (positive = better).`, "");
+    out.push(`| # | commit | ${m} | gain | description |`, "|---:|---|---:|---:|---|");
+    for (const t of s.trajectory) {
+      const subject = info.subjects?.get(t.row.commit);
+      // The server's commit subject is "<tag>: <description>"; show it only when it says more.
+      const extra = subject && subject.trim() !== t.row.description.trim() ? ` (commit: ${md(subject)})` : "";
+      out.push(`| ${t.n} | ${mdCommit(t.row.commit)} | ${fmt(t.row.value)} | ${t.gain === null ? "baseline" : signed(t.gain)} | ${md(t.row.description)}${extra} |`);
+    }
+    out.push("");
+  }
+
+  out.push("## All experiments", "");
+  out.push(`| # | commit | ${m} | memory_gb | status | description |`, "|---:|---|---:|---:|---|---|");
+  rows.forEach((r, i) => out.push(`| ${i + 1} | ${mdCommit(r.commit)} | ${md(r.valueText)} | ${md(r.memoryText)} | ${md(String(r.status))} | ${md(r.description)} |`));
+  out.push("");
+
+  if (info.problems.length) {
+    out.push("## Problems in results.tsv", "", "Found while reading it (hand edits?); the file was not changed.", "");
+    for (const p of info.problems) out.push(`- ${md(p)}`);
+    out.push("");
+  }
+  return out.join("\n");
+}
+
+// ------------------------------------------------------------------ svg
+
+/** XML text and attribute content: escaped, and without characters XML 1.0 cannot carry. */
+function xml(s: string): string {
+  return sanitizeDescription(s, 10_000).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\ufffe\uffff]/g, "\ufffd");
+}
+
+const r1 = (v: number) => Math.round(v * 10) / 10;
+
+/** A step of 1, 2 or 5 × 10^k giving about `target` intervals over `span`. */
+function niceStep(span: number, target: number): number {
+  const raw = span / target;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const f = raw / p;
+  return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
+}
+
+const W = 1100;
+const H = 660;
+const FONT = 11;
+const LABEL_MAX = 45; // karpathy's notebook cuts descriptions at 45 characters
+const LABEL_SHORT = 24;
+const MAX_LABELS = 40;
+
+interface Quad {
+  pts: [number, number][];
+  /** bounding box [minX, minY, maxX, maxY], for a cheap test before the exact one */
+  bb: [number, number, number, number];
+}
+
+function quad(pts: [number, number][]): Quad {
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  return { pts, bb: [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)] };
+}
+
+export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
+  const { goal } = info;
+  const n = rows.length;
+  const s = summarize(rows, goal);
+
+  // ---- y range: from the values that are numbers, crashes excluded (they are logged as 0.000000).
+  // A diverged run (a value far on the worse side) would flatten everything that matters into one
+  // line, so the worse side is cut at one "baseline-to-best" span beyond the worst kept value;
+  // points beyond it are drawn as triangles on the edge. Kept values are never cut.
+  const plotted = rows.filter((r) => r.status !== "crash" && Number.isFinite(r.value)).map((r) => r.value);
+  let [lo, hi] = plotted.length ? minMax(plotted) : [0, 1];
+  const keptValues = s.trajectory.map((t) => t.row.value);
+  if (keptValues.length) {
+    const [kLo, kHi] = minMax(keptValues);
+    const allowance = Math.max(kHi - kLo, Math.abs(goal === "min" ? kHi : kLo) * 0.01);
+    if (allowance > 0) {
+      // the range ends at the worst value still shown, not at the cut itself
+      const shown = plotted.filter((v) => (goal === "min" ? v <= kHi + allowance : v >= kLo - allowance));
+      [lo, hi] = minMax(shown);
+    }
+  }
+  if (hi - lo <= 0) {
+    const pad = Math.abs(lo) * 0.01 || 0.5;
+    lo -= pad;
+    hi += pad;
+  } else {
+    const pad = (hi - lo) * 0.08;
+    lo -= pad;
+    hi += pad;
+  }
+
+  // ---- layout: title and legend on top, a separate band under the plot for rows with no value
+  // (crashes), then the x axis. Crashes never sit inside the value range.
+  const hasBand = rows.some((r) => r.status === "crash" || !Number.isFinite(r.value));
+  const left = 84;
+  const right = W - 28;
+  const top = 66;
+  const bandH = hasBand ? 26 : 0;
+  const axisY = H - 58;
+  const bottom = axisY - bandH;
+  const bandY = bottom + bandH / 2;
+  const pw = right - left;
+  const ph = bottom - top;
+  const X = (i: number) => left + ((i - 0.5) / n) * pw; // i is 1-based
+  const Y = (v: number) => bottom - ((v - lo) / (hi - lo)) * ph;
+
+  // Dots shrink as experiments pile up, so 10,000 of them still read as a cloud, not a smear.
+  const rd = n <= 200 ? 3.2 : n <= 1000 ? 2.2 : 1.3;
+  const rk = n <= 200 ? 5 : n <= 1000 ? 3.5 : 2.5;
+  const withTitles = n <= 2000; // hover tooltips; skipped for huge logs to keep the file small
+
+  const o: string[] = [];
+  o.push(`<?xml version="1.0" encoding="UTF-8"?>`);
+  o.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="${FONT}">`,
+  );
+  o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  const title = `autoresearch progress${info.tag ? ` (${info.tag})` : ""}: ${n} experiment${n === 1 ? "" : "s"}, ${s.counts.keep} kept`;
+  o.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" fill="#222">${xml(title)}</text>`);
+  o.push(`<rect class="plot-area" x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999" stroke-width="1"/>`);
+
+  // ---- grid and ticks
+  const g: string[] = [];
+  if (plotted.length) {
+    const step = niceStep(hi - lo, 6);
+    const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+    for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-12; k++) {
+      const v = k * step;
+      const y = r1(Y(v));
+      g.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="#000" stroke-opacity="0.08"/>`);
+      g.push(`<text class="ytick" x="${left - 6}" y="${y + 4}" text-anchor="end" fill="#444">${v.toFixed(decimals)}</text>`);
+    }
+  } else g.push(`<text x="${left + pw / 2}" y="${top + ph / 2}" text-anchor="middle" fill="#888">no finished run with a value yet</text>`);
+  const xstep = Math.max(1, Math.round(niceStep(Math.max(n, 1), 10)));
+  for (let v = xstep; v <= n; v += xstep) {
+    const x = r1(X(v));
+    g.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${bottom}" stroke="#000" stroke-opacity="0.08"/>`);
+    g.push(`<line x1="${x}" y1="${axisY}" x2="${x}" y2="${axisY + 4}" stroke="#666"/>`);
+    g.push(`<text class="xtick" x="${x}" y="${axisY + 17}" text-anchor="middle" fill="#444">${v}</text>`);
+  }
+  if (hasBand) {
+    g.push(`<rect class="crash-band" x="${left}" y="${bottom}" width="${pw}" height="${bandH}" fill="#fdf2f2" stroke="#999" stroke-dasharray="3 3"/>`);
+    g.push(`<text x="${left - 6}" y="${r1(bandY + 4)}" text-anchor="end" fill="#c0392b">crash</text>`);
+  }
+  g.push(`<line x1="${left}" y1="${axisY}" x2="${right}" y2="${axisY}" stroke="#666"/>`);
+  g.push(`<text x="${left + pw / 2}" y="${H - 14}" text-anchor="middle" font-size="13" fill="#222">Experiment #</text>`);
+  const ylab = `${info.metric} (${goal === "min" ? "lower" : "higher"} is better)`;
+  g.push(`<text x="20" y="${top + ph / 2}" text-anchor="middle" font-size="13" fill="#222" transform="rotate(-90 20 ${top + ph / 2})">${xml(ylab)}</text>`);
+  o.push(...g);
+
+  // ---- running best: a step line through the kept values, held to the last experiment
+  if (s.trajectory.length) {
+    let runBest = s.trajectory[0].row.value;
+    let d = `M${r1(X(s.trajectory[0].n))} ${r1(Y(runBest))}`;
+    for (const t of s.trajectory.slice(1)) {
+      d += `H${r1(X(t.n))}`;
+      if (better(t.row.value, runBest, goal)) {
+        runBest = t.row.value;
+        d += `V${r1(Y(runBest))}`;
+      }
+    }
+    d += `H${r1(X(n))}`;
+    o.push(`<path class="running-best" d="${d}" fill="none" stroke="#27ae60" stroke-width="2" stroke-opacity="0.7"/>`);
+  }
+
+  // ---- one marker per row: discards under keeps (drawn last), crashes and rows without a value in the band
+  const tip = (r: ResultRow, i: number) => (withTitles ? `<title>${xml(`#${i + 1} ${r.commit} ${r.valueText} ${r.status}: ${r.description}`)}</title>` : "");
+  const cut = goal === "min" ? hi : lo; // worse edge of the plot
+  const discards: string[] = [];
+  const keeps: string[] = [];
+  const band: string[] = [];
+  let offscale = 0;
+  let noValue = 0;
+  rows.forEach((r, i) => {
+    const x = r1(X(i + 1));
+    const cls = r.status === "keep" || r.status === "discard" || r.status === "crash" ? r.status : "other";
+    if (r.status === "crash") {
+      const a = n <= 200 ? 4 : n <= 1000 ? 3 : 2;
+      const y = r1(bandY);
+      band.push(`<path class="pt crash" d="M${x - a} ${y - a}L${x + a} ${y + a}M${x - a} ${y + a}L${x + a} ${y - a}" stroke="#e74c3c" stroke-width="1.6">${tip(r, i)}</path>`);
+      return;
+    }
+    if (!Number.isFinite(r.value)) {
+      noValue++;
+      band.push(`<circle class="pt ${cls} novalue" cx="${x}" cy="${r1(bandY)}" r="${rd}" fill="none" stroke="#e67e22" stroke-width="1.2">${tip(r, i)}</circle>`);
+      return;
+    }
+    const fill = cls === "keep" ? "#2ecc71" : cls === "discard" ? "#bbbbbb" : "#ffffff";
+    const stroke = cls === "keep" ? ` stroke="#000" stroke-width="0.5"` : cls === "other" ? ` stroke="#8e44ad" stroke-width="1.2"` : "";
+    if (better(cut, r.value, goal)) {
+      // beyond the cut worse edge: a triangle on that edge, pointing off the chart
+      offscale++;
+      const y = goal === "min" ? top + 1 : bottom - 1;
+      const dy = goal === "min" ? 7 : -7;
+      discards.push(`<path class="pt ${cls} offscale" d="M${x} ${y}L${x - 4} ${y + dy}L${x + 4} ${y + dy}Z" fill="#999">${tip(r, i)}</path>`);
+      return;
+    }
+    const el = `<circle class="pt ${cls}" cx="${x}" cy="${r1(Y(r.value))}" r="${cls === "keep" ? rk : rd}" fill="${fill}"${stroke}${cls === "discard" ? ` fill-opacity="0.8"` : ""}>${tip(r, i)}</circle>`;
+    (cls === "keep" ? keeps : discards).push(el);
+  });
+  o.push(`<g class="discards">`, ...discards, `</g>`, `<g class="band">`, ...band, `</g>`, `<g class="keeps">`, ...keeps, `</g>`);
+
+  // ---- labels for kept points
+  const labels = placeLabels(s, goal, { left, right, top, bottom }, X, Y, rk);
+  o.push(`<g class="labels" fill="#1a7a3a">`);
+  for (const l of labels) o.push(`<text class="label" x="${r1(l.x)}" y="${r1(l.y)}" text-anchor="${l.anchor}"${l.rot ? ` transform="rotate(${l.rot} ${r1(l.x)} ${r1(l.y)})"` : ""}>${xml(l.text)}</text>`);
+  o.push(`</g>`);
+
+  // ---- legend, above the plot so it never covers a point
+  const items: string[] = [];
+  let lx = left;
+  const ly = 48;
+  const item = (sym: string, text: string) => {
+    items.push(sym.replace(/@X/g, String(lx + 6)).replace(/@Y/g, String(ly - 4)), `<text x="${lx + 16}" y="${ly}" fill="#333">${xml(text)}</text>`);
+    lx += 16 + textWidth(text) + 22;
+  };
+  item(`<circle cx="@X" cy="@Y" r="5" fill="#2ecc71" stroke="#000" stroke-width="0.5"/>`, `kept (${s.counts.keep})`);
+  if (s.counts.discard) item(`<circle cx="@X" cy="@Y" r="3.2" fill="#bbbbbb"/>`, `discarded (${s.counts.discard})`);
+  if (s.counts.crash) item(`<path d="M${lx + 2} ${ly - 8}l8 8m-8 0l8 -8" stroke="#e74c3c" stroke-width="1.6"/>`, `crash (${s.counts.crash})`);
+  item(`<path d="M${lx - 2} ${ly - 4}h16" stroke="#27ae60" stroke-width="2" stroke-opacity="0.7"/>`, "running best");
+  if (s.counts.other) item(`<circle cx="@X" cy="@Y" r="3.2" fill="#fff" stroke="#8e44ad" stroke-width="1.2"/>`, `other status (${s.counts.other})`);
+  if (noValue) item(`<circle cx="@X" cy="@Y" r="3.2" fill="none" stroke="#e67e22" stroke-width="1.2"/>`, `no value (${noValue})`);
+  if (offscale) item(`<path d="M${lx + 6} ${ly - 8}l-4 7h8z" fill="#999"/>`, `off scale (${offscale})`);
+  const unlabelled = s.trajectory.length - labels.length;
+  if (unlabelled > 0) items.push(`<text x="${right}" y="${ly}" text-anchor="end" fill="#777">${unlabelled} kept not labelled (see report.md)</text>`);
+  o.push(`<g class="legend">`, ...items, `</g>`);
+  o.push(`</svg>`, "");
+  return o.join("\n");
+}
+
+/** min and max without spreading a 10,000-element array into Math.min's arguments */
+function minMax(v: number[]): [number, number] {
+  let a = Infinity;
+  let b = -Infinity;
+  for (const x of v) {
+    if (x < a) a = x;
+    if (x > b) b = x;
+  }
+  return [a, b];
+}
+
+/** Approximate advance width: no font metrics in a string renderer; wide (CJK, emoji) glyphs count double. */
+function textWidth(s: string, size = FONT): number {
+  let w = 0;
+  for (const ch of s) w += (ch.codePointAt(0)! >= 0x2e80 ? 1.0 : 0.6) * size;
+  return w;
+}
+
+interface Label {
+  x: number;
+  y: number;
+  rot: number;
+  anchor: "start" | "end";
+  text: string;
+}
+
+/**
+ * Places kept-point labels greedily, most important first (the baseline, then the biggest gains),
+ * each at the first candidate position that stays inside the plot and overlaps neither an earlier
+ * label nor a kept dot; a label that fits nowhere is left out (report.md lists every keep).
+ *
+ * The first candidate runs into the corner "before and better" than the point (below-left for a
+ * min goal). That corner is empty by construction: any earlier run there would have beaten the
+ * running best and been kept. The next ones are karpathy's up-right slant and its mirror images.
+ */
+function placeLabels(s: Summary, goal: Goal, box: { left: number; right: number; top: number; bottom: number }, X: (i: number) => number, Y: (v: number) => number, rk: number): Label[] {
+  const asc = FONT * 0.8;
+  const desc = FONT * 0.25;
+  const gap = rk + 2;
+  // rot: degrees (SVG, clockwise); attach: the corner of the text box (local, y down) set at p + off
+  type Cand = { rot: number; anchor: "start" | "end"; attachY: number; off: [number, number] };
+  const downLeft: Cand = { rot: -30, anchor: "end", attachY: -asc, off: [-gap, gap] };
+  const upRight: Cand = { rot: -30, anchor: "start", attachY: desc, off: [gap, -gap] };
+  const downRight: Cand = { rot: 30, anchor: "start", attachY: -asc, off: [gap, gap] };
+  const upLeft: Cand = { rot: 30, anchor: "end", attachY: desc, off: [-gap, -gap] };
+  const rightFlat: Cand = { rot: 0, anchor: "start", attachY: (desc - asc) / 2, off: [gap + 1, 0] };
+  const leftFlat: Cand = { rot: 0, anchor: "end", attachY: (desc - asc) / 2, off: [-gap - 1, 0] };
+  const cands = goal === "min" ? [downLeft, upRight, downRight, upLeft, rightFlat, leftFlat] : [upLeft, downRight, upRight, downLeft, rightFlat, leftFlat];
+
+  const dots: Quad[] = s.trajectory.map((t) => square(X(t.n), Y(t.row.value), rk + 1));
+  const placed: Quad[] = [];
+  const out: Label[] = [];
+  const order = s.trajectory.map((t, i) => ({ t, i })).sort((a, b) => (a.i === 0 ? -1 : b.i === 0 ? 1 : (b.t.gain ?? 0) - (a.t.gain ?? 0)));
+  for (const { t, i } of order.slice(0, 300)) {
+    if (out.length >= MAX_LABELS) break;
+    const px = X(t.n);
+    const py = Y(t.row.value);
+    const full = sanitizeDescription(t.row.description, LABEL_MAX);
+    if (!full) continue;
+    const texts = full.length > LABEL_SHORT ? [full, sanitizeDescription(full, LABEL_SHORT)] : [full];
+    found: for (const text of texts)
+      for (const c of cands) {
+        const w = textWidth(text);
+        const rad = (c.rot * Math.PI) / 180;
+        const cos = Math.cos(rad);
+        const sin = Math.sin(rad);
+        const rot = (lx: number, ly: number): [number, number] => [lx * cos - ly * sin, lx * sin + ly * cos];
+        // anchor so that the attach corner (local x 0, y attachY) lands at p + off
+        const [ax0, ay0] = rot(0, c.attachY);
+        const ax = px + c.off[0] - ax0;
+        const ay = py + c.off[1] - ay0;
+        const x0 = c.anchor === "start" ? 0 : -w;
+        const q = quad([rot(x0, -asc), rot(x0 + w, -asc), rot(x0 + w, desc), rot(x0, desc)].map(([dx, dy]): [number, number] => [ax + dx, ay + dy]));
+        if (q.pts.some(([x, y]) => x < box.left + 2 || x > box.right - 2 || y < box.top + 2 || y > box.bottom - 2)) continue;
+        if (placed.some((o) => overlaps(o, q))) continue;
+        if (dots.some((d, j) => j !== i && overlaps(d, q))) continue;
+        placed.push(q);
+        out.push({ x: ax, y: ay, rot: c.rot, anchor: c.anchor, text });
+        break found;
+      }
+  }
+  return out;
+}
+
+function square(x: number, y: number, r: number): Quad {
+  return quad([[x - r, y - r], [x + r, y - r], [x + r, y + r], [x - r, y + r]]);
+}
+
+/** Separating-axis test for two convex quadrilaterals. */
+function overlaps(a: Quad, b: Quad): boolean {
+  if (a.bb[2] <= b.bb[0] || b.bb[2] <= a.bb[0] || a.bb[3] <= b.bb[1] || b.bb[3] <= a.bb[1]) return false;
+  for (const q of [a, b])
+    for (let k = 0; k < 2; k++) {
+      const [x1, y1] = q.pts[k];
+      const [x2, y2] = q.pts[k + 1];
+      const nx = y1 - y2;
+      const ny = x2 - x1;
+      const pa = a.pts.map(([x, y]) => x * nx + y * ny);
+      const pb = b.pts.map(([x, y]) => x * nx + y * ny);
+      if (Math.max(...pa) <= Math.min(...pb) || Math.max(...pb) <= Math.min(...pa)) return false;
+    }
+  return true;
 }

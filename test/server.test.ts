@@ -29,9 +29,9 @@ describe("server: instructions, the playbook prompt and workspace resources", ()
     const train = await c.readResource({ uri: "autoresearch://workspace/editable" });
     expect(train.contents[0]).toMatchObject({ text: read(ws, "train.py").replace(/\n$/, "") });
     const results = await c.readResource({ uri: "autoresearch://workspace/results" });
-    expect(results.contents[0].text).toBe(read(ws, "results.tsv").trimEnd());
+    expect((results.contents[0] as { text: string }).text).toBe(read(ws, "results.tsv").trimEnd());
     const tail = await c.readResource({ uri: "autoresearch://workspace/log-tail" });
-    expect(tail.contents[0].text).toMatch(/^val_bpb: 1$/m);
+    expect((tail.contents[0] as { text: string }).text).toMatch(/^val_bpb: 1$/m);
     await ok(c, "status");
   });
 

@@ -1,0 +1,292 @@
+import { describe, expect, it } from "vitest";
+import { declaredDependencies, inspectSource, installCommandHits, isDependencyManifest, newImports, projectModules, scanImports, type DependencyPolicy } from "../src/guards.js";
+
+const PY = "python3";
+
+const TYPICAL = `"""Training script.
+
+Docs may say: import this, or from here import that.
+"""
+import os, sys as system
+import torch.nn as nn
+from torch.nn import functional as F
+from dataclasses import (
+    dataclass,
+    field,
+)
+from . import sibling
+from .local import thing
+from prepare import Tokenizer, MAX_SEQ_LEN  # project module
+import numpy as np; import math
+if True: import json
+try: import triton
+except ImportError: pass
+
+def load():
+    import pandas as pd
+    kernels = __import__("flash_attn.ops")
+    tok = importlib.import_module("tiktoken")
+    name = "x" + "y"
+    m = importlib.import_module(name)
+    n = __import__(f"mod_{name}")
+    return pd
+`;
+
+const TYPICAL_IMPORTS = ["dataclasses", "flash_attn", "json", "math", "numpy", "os", "pandas", "prepare", "sys", "tiktoken", "torch", "triton"];
+
+describe("inspectSource (python3's own parser)", () => {
+  it("finds imports: plain, dotted, aliased, from x.y import z, multi-line parenthesised, inside functions, __import__ and import_module of literals; ignores relative imports; counts computed ones", async () => {
+    const r = await inspectSource(TYPICAL, "train.py", PY);
+    expect(r.checkedByPython).toBe(true);
+    expect(r.syntaxError).toBeNull();
+    expect(r.imports).toEqual(TYPICAL_IMPORTS);
+    expect(r.computedImports).toBe(2);
+  });
+
+  it.each([
+    ['__import__("pandas")', ["pandas"], 0],
+    ['importlib.import_module("torch")', ["torch"], 0],
+    ['importlib.import_module("torch.nn.functional")', ["torch"], 0],
+    ['import_module("..relative", "pkg")', [], 0],
+    ["__import__(name)", [], 1],
+    ["importlib.import_module(f'mod_{i}')", [], 1],
+    ['builtins.__import__("numpy")', ["numpy"], 0],
+  ])("%s → imports %j, computed %i", async (src, imports, computed) => {
+    const r = await inspectSource(src + "\n", "train.py", PY);
+    expect(r.imports).toEqual(imports);
+    expect(r.computedImports).toBe(computed);
+  });
+
+  it("a syntax error is reported with its line number and the line", async () => {
+    const r = await inspectSource("x = 1\ny = (2,\nz = 3\n", "train.py", PY);
+    expect(r.checkedByPython).toBe(true);
+    expect(r.syntaxError?.message).toMatch(/^SyntaxError: /);
+    expect(r.syntaxError?.line).toBe(2);
+    expect(r.syntaxError?.text).toBe("y = (2,");
+    expect(r.imports).toEqual([]);
+  });
+
+  it("'return' outside a function is caught (a compile-stage error, not a parse error)", async () => {
+    const r = await inspectSource("x = 1\nreturn x\n", "train.py", PY);
+    expect(r.syntaxError).toMatchObject({ message: "SyntaxError: 'return' outside function", line: 2 });
+  });
+
+  it("an IndentationError is a syntax error too", async () => {
+    const r = await inspectSource("def f():\nreturn 1\n", "train.py", PY);
+    expect(r.syntaxError?.message).toMatch(/^IndentationError: /);
+    expect(r.syntaxError?.line).toBe(2);
+  });
+
+  it("a source with a non-UTF-8 coding declaration (latin-1 bytes) compiles", async () => {
+    const src = Buffer.concat([Buffer.from("# -*- coding: latin-1 -*-\nimport os\nNAME = '"), Buffer.from([0xe9, 0xe8]), Buffer.from("'\n")]);
+    const r = await inspectSource(src, "train.py", PY);
+    expect(r.syntaxError).toBeNull();
+    expect(r.imports).toEqual(["os"]);
+  });
+
+  it("invalid UTF-8 without a coding declaration is a syntax error", async () => {
+    const r = await inspectSource(Buffer.concat([Buffer.from("x = '"), Buffer.from([0xff]), Buffer.from("'\n")]), "train.py", PY);
+    expect(r.syntaxError?.message).toMatch(/SyntaxError|UnicodeDecodeError/);
+  });
+
+  it("NUL bytes in the source are an error, not a crash of the checker", async () => {
+    const r = await inspectSource("x = 1\0\n", "train.py", PY);
+    expect(r.checkedByPython).toBe(true);
+    expect(r.syntaxError).not.toBeNull();
+  });
+
+  it("code nested too deeply for the compiler is an error, not a silent fall back to 'no Python'", async () => {
+    const r = await inspectSource("x = " + "-".repeat(100_000) + "1\n", "train.py", PY);
+    expect(r.checkedByPython).toBe(true);
+    expect(r.syntaxError?.message).toMatch(/MemoryError|RecursionError/);
+  });
+
+  it("without that python binary: checkedByPython false, no syntax check, same import names on typical code", async () => {
+    const r = await inspectSource(TYPICAL, "train.py", "python-that-does-not-exist-3.99");
+    expect(r.checkedByPython).toBe(false);
+    expect(r.syntaxError).toBeNull();
+    expect(r.imports).toEqual(TYPICAL_IMPORTS);
+    expect(r.computedImports).toBe(2);
+  });
+});
+
+describe("scanImports (fallback scanner)", () => {
+  it.each([
+    ["import a, b.c as d", ["a", "b"], 0],
+    ["from x.y import z", ["x"], 0],
+    ["from . import z\nfrom .m import q", [], 0],
+    ["import os; import numpy", ["numpy", "os"], 0],
+    ["try: import triton\nexcept ImportError: pass", ["triton"], 0],
+    ["import os, \\\n    numpy", ["numpy", "os"], 0],
+    ["# import torch\nx = 1  # import pandas", [], 0],
+    ['"""\nimport torch\n"""\nx = 1', [], 0],
+    ["s = '# not a comment'; import json", ["json"], 0],
+    ["def import_module(name):\n    return name", [], 0],
+    ["# importlib.import_module(name) is how\nx = 1", [], 0],
+    ['__import__( "pandas" )', ["pandas"], 0],
+    ["importlib.import_module(r'torch')", ["torch"], 0],
+    ["importlib.import_module(name)", [], 1],
+    ["__import__(f'x{y}')", [], 1],
+  ])("%j → %j, computed %i", (src, imports, computed) => {
+    expect(scanImports(src)).toEqual({ imports, computedImports: computed });
+  });
+
+  it("agrees with python3 on typical code and on karpathy-style imports", async () => {
+    const karpathy = `import os\nos.environ["PYTORCH_CUDA_ALLOC_CONF"] = "expandable_segments:True"\nimport gc\nimport time\nfrom dataclasses import dataclass, asdict\n\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\nfrom kernels import get_kernel\nfrom prepare import MAX_SEQ_LEN, TIME_BUDGET, Tokenizer, make_dataloader, evaluate_bpb\n`;
+    for (const src of [TYPICAL, karpathy]) {
+      const py = await inspectSource(src, "train.py", PY);
+      expect(scanImports(src).imports).toEqual(py.imports);
+    }
+  });
+});
+
+describe("declaredDependencies (pyproject.toml)", () => {
+  it("PEP 621 dependencies, multi-line, with version specifiers, extras, markers and comments", () => {
+    const deps = declaredDependencies(`[project]
+name = "autoresearch"
+requires-python = ">=3.10"
+dependencies = [
+    "torch[cuda]>=2.1",   # extras hold a ] inside the array
+    "numpy >= 1.26",
+    'pyarrow==15.0.*',
+    "tiktoken ; python_version >= '3.10'",
+    # "pandas" is commented out: not declared
+    "kernels @ git+https://github.com/x/kernels#egg=kernels",
+    "Requests",
+]
+`);
+    expect([...deps].sort()).toEqual(["kernels", "numpy", "pyarrow", "requests", "tiktoken", "torch"]);
+  });
+
+  it("[project.optional-dependencies], [dependency-groups], [tool.uv] dev-dependencies, [build-system]", () => {
+    const deps = declaredDependencies(`[build-system]
+requires = ["hatchling"]
+
+[project.optional-dependencies]
+viz = ["matplotlib>=3", "scikit-learn"]
+gpu = [
+  "triton",
+]
+
+[dependency-groups]
+dev = [{include-group = "lint"}, "pytest>=8"]
+lint = ["ruff"]
+
+[tool.uv]
+dev-dependencies = ["ipython", "python-dotenv"]
+
+[tool.uv.sources]
+torch = { index = "pytorch-cu124" }
+
+[[tool.uv.index]]
+name = "pytorch-cu124"
+url = "https://download.pytorch.org/whl/cu124"
+`);
+    for (const d of ["hatchling", "matplotlib", "scikit_learn", "sklearn", "triton", "pytest", "ruff", "ipython", "python_dotenv", "dotenv"]) expect(deps.has(d), d).toBe(true);
+    expect(deps.has("lint")).toBe(false); // the include-group name is not a package
+    expect(deps.has("pytorch_cu124")).toBe(false);
+  });
+
+  it("poetry tables: keys are names (python is not), inline tables and sub-tables", () => {
+    const deps = declaredDependencies(`[tool.poetry.dependencies]
+python = "^3.10"
+torch = { version = "^2.1", extras = ["cuda"] }
+Pillow = "^10"
+
+[tool.poetry.group.dev.dependencies]
+pytest = "^8"
+
+[tool.poetry.dependencies.einops]
+version = "^0.7"
+`);
+    expect([...deps].sort()).toEqual(["einops", "pil", "pillow", "pytest", "torch"]);
+  });
+
+  it("aliases: distribution name → import name, whatever the spelling (scikit_learn, PyYAML)", () => {
+    const deps = declaredDependencies(`[project]\ndependencies = ["scikit_learn", "PyYAML", "opencv-python-headless", "beautifulsoup4"]\n`);
+    for (const m of ["sklearn", "yaml", "cv2", "bs4"]) expect(deps.has(m), m).toBe(true);
+  });
+
+  it("a pyproject without dependencies, or not TOML at all, declares nothing and does not hang", () => {
+    expect(declaredDependencies(`[project]\nname = "x"\n`).size).toBe(0);
+    expect(declaredDependencies("\u00a0\u2028 garbage [[ ] = = \"unterminated\n'x").size).toBe(0);
+    expect(declaredDependencies("").size).toBe(0);
+  });
+});
+
+describe("projectModules", () => {
+  it("top-level .py files and directories of tracked paths; src layout; extension modules", () => {
+    expect([...projectModules(["train.py", "prepare.py", "README.md", "utils/helpers.py", "src/mypkg/__init__.py", "src/tool.py", "fastops.cpython-311-x86_64-linux-gnu.so", "types.pyi"])].sort()).toEqual(
+      ["fastops", "mypkg", "prepare", "src", "tool", "train", "types", "utils"],
+    );
+  });
+});
+
+describe("newImports", () => {
+  const policy = (over: Partial<DependencyPolicy> = {}): DependencyPolicy => ({
+    allowed: new Set([...projectModules(["train.py", "prepare.py"]), ...declaredDependencies('[project]\ndependencies = ["numpy", "scikit-learn"]\n')]),
+    baseImports: new Set(["torch", "kernels"]),
+    baseInstallHits: 0,
+    baseComputedImports: 0,
+    ...over,
+  });
+  it.each([
+    ["stdlib is allowed (import json)", ["json", "os", "itertools", "__future__", "_thread"], []],
+    ["base imports are allowed", ["torch", "kernels"], []],
+    ["project modules are allowed", ["prepare"], []],
+    ["declared dependencies are allowed, aliases too", ["numpy", "sklearn"], []],
+    ["anything else is new", ["pandas", "torch", "wandb"], ["pandas", "wandb"]],
+    ["case of the import name matters only through normalisation", ["NumPy"], []],
+  ])("%s", (_rule, imports, want) => {
+    expect(newImports(imports, policy())).toEqual(want);
+  });
+});
+
+describe("installCommandHits", () => {
+  it.each([
+    ['os.system("pip install x")', 1],
+    ['os.system("pip3  install -U x")', 1],
+    ['subprocess.run(["pip", "install", "x"])', 1],
+    ['subprocess.run([\n    "pip",\n    "install",\n    "x",\n])', 1],
+    ['subprocess.check_call([sys.executable, "-m", "pip", "install", "x"])', 2],
+    ['os.system(f"{sys.executable} -mpip install x")', 1],
+    ['subprocess.run("uv add einops", shell=True)', 1],
+    ['subprocess.run(["uv", "pip", "install", "x"])', 2],
+    ['os.system("conda install -y pandas")', 1],
+    ['os.system("mamba install x")', 1],
+    ['subprocess.run(["poetry", "add", "x"])', 1],
+    ["import ensurepip; ensurepip.bootstrap()", 2],
+    ["import pip; pip.main(['install', 'x'])", 1],
+  ])("%s → %i hit(s)", (src, hits) => {
+    expect(installCommandHits(src)).toHaveLength(hits);
+  });
+
+  it.each([
+    ["pipeline = build_pipeline(); pipeline.install(model)"],
+    ["install_dir = os.path.join(root, 'install_dir')"],
+    ["uv = coords(uv, add)"],
+    ["x = f(uv, add)"],
+    ["texture = uv\nadd = 1"],
+    ["# the pipeline installs nothing\nreinstall = False"],
+    ["mpip = 3; x = a -m pipe"],
+    ["condition = conda_env_installed"],
+  ])("no hit for ordinary code: %s", (src) => {
+    expect(installCommandHits(src)).toEqual([]);
+  });
+});
+
+describe("isDependencyManifest", () => {
+  it.each([
+    ["pyproject.toml", true],
+    ["uv.lock", true],
+    ["requirements.txt", true],
+    ["requirements-dev.txt", true],
+    ["sub/requirements.txt", true],
+    ["setup.py", true],
+    ["environment.yml", true],
+    ["train.py", false],
+    ["requirements.md", false],
+  ])("%s → %s", (p, want) => {
+    expect(isDependencyManifest(p)).toBe(want);
+  });
+});
