@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { execa } from "execa";
 import { PYTHON_STDLIB } from "./python-stdlib.js";
@@ -21,54 +22,175 @@ export interface SourceReport {
   checkedByPython: boolean;
 }
 
+// One request per source: a header line {"name", "size"} and `size` bytes; one JSON line back.
+// The same program serves a single request (`-c` with the source on stdin and no header) so
+// the one-shot fallback and the long-lived checker cannot drift apart.
 const INSPECT_PY = String.raw`
 import ast, sys, json
-name = sys.argv[1]
-src = sys.stdin.buffer.read()
-out = {"error": None, "imports": [], "computed": 0}
-try:
-    tree = compile(src, name, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    compile(tree, name, "exec", dont_inherit=True)
-except SyntaxError as e:
-    out["error"] = {"message": "%s: %s" % (type(e).__name__, e.msg), "line": e.lineno, "col": e.offset, "text": (e.text or "").rstrip()[:200]}
-    tree = None
-except (ValueError, UnicodeDecodeError, RecursionError, MemoryError, OverflowError) as e:
-    # NUL bytes, undecodable bytes, nesting too deep for the compiler: Python cannot run it either.
-    out["error"] = {"message": "%s: %s" % (type(e).__name__, e or "the source is nested too deeply to compile"), "line": None, "col": None, "text": ""}
-    tree = None
-if tree is not None:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out["imports"] += [a.name.split(".")[0] for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module:
-                out["imports"].append(node.module.split(".")[0])
-        elif isinstance(node, ast.Call):
-            f = node.func
-            fname = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else None)
-            if fname in ("__import__", "import_module"):
-                a = node.args[0] if node.args else None
-                if isinstance(a, ast.Constant) and isinstance(a.value, str):
-                    if not a.value.startswith("."):
-                        out["imports"].append(a.value.split(".")[0])
-                else:
-                    out["computed"] += 1
-out["imports"] = sorted(set(out["imports"]))
-sys.stdout.write(json.dumps(out))
+
+def inspect(src, name):
+    out = {"error": None, "imports": [], "computed": 0}
+    try:
+        tree = compile(src, name, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        compile(tree, name, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        out["error"] = {"message": "%s: %s" % (type(e).__name__, e.msg), "line": e.lineno, "col": e.offset, "text": (e.text or "").rstrip()[:200]}
+        tree = None
+    except (ValueError, UnicodeDecodeError, RecursionError, MemoryError, OverflowError) as e:
+        # NUL bytes, undecodable bytes, nesting too deep for the compiler: Python cannot run it either.
+        out["error"] = {"message": "%s: %s" % (type(e).__name__, e or "the source is nested too deeply to compile"), "line": None, "col": None, "text": ""}
+        tree = None
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out["imports"] += [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level == 0 and node.module:
+                    out["imports"].append(node.module.split(".")[0])
+            elif isinstance(node, ast.Call):
+                f = node.func
+                fname = f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else None)
+                if fname in ("__import__", "import_module"):
+                    a = node.args[0] if node.args else None
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                        if not a.value.startswith("."):
+                            out["imports"].append(a.value.split(".")[0])
+                    else:
+                        out["computed"] += 1
+    out["imports"] = sorted(set(out["imports"]))
+    return json.dumps(out)
+
+if sys.argv[1:] == ["--serve"]:
+    stdin, stdout = sys.stdin.buffer, sys.stdout
+    while True:
+        head = stdin.readline()
+        if not head:
+            break
+        req = json.loads(head)
+        src = stdin.read(req["size"])
+        try:
+            stdout.write(inspect(src, req["name"]) + "\n")
+        except Exception as e:
+            stdout.write(json.dumps({"failed": repr(e)[:200]}) + "\n")
+        stdout.flush()
+else:
+    sys.stdout.write(inspect(sys.stdin.buffer.read(), sys.argv[1]))
 `;
 
+type InspectReply = { error: SourceReport["syntaxError"]; imports: string[]; computed: number };
+
+function toReport(j: InspectReply): SourceReport {
+  return { syntaxError: j.error, imports: j.imports, computedImports: j.computed, checkedByPython: true };
+}
+
+/** One-shot: a Python process per source. Used when the long-lived checker is not available. */
 export async function inspectSource(source: string | Buffer, fileName: string, python: string): Promise<SourceReport> {
   try {
     const r = await execa(python, ["-I", "-S", "-c", INSPECT_PY, fileName], { input: Buffer.isBuffer(source) ? source : Buffer.from(source, "utf8"), reject: false, timeout: 30_000, maxBuffer: 4 << 20 });
-    if (r.exitCode === 0) {
-      const j = JSON.parse(String(r.stdout)) as { error: SourceReport["syntaxError"]; imports: string[]; computed: number };
-      return { syntaxError: j.error, imports: j.imports, computedImports: j.computed, checkedByPython: true };
-    }
+    if (r.exitCode === 0) return toReport(JSON.parse(String(r.stdout)) as InspectReply);
   } catch {
     /* no such python: fall back below */
   }
+  return fallbackReport(source);
+}
+
+function fallbackReport(source: string | Buffer): SourceReport {
   const text = Buffer.isBuffer(source) ? source.toString("utf8") : source;
   return { syntaxError: null, ...scanImports(text), checkedByPython: false };
+}
+
+/**
+ * A long-lived Python that checks sources on request. Starting Python costs 20-200 ms (more
+ * behind a pyenv shim) and every apply_patch and commit needs a check; one process per server
+ * makes a check cost about a millisecond. Reports are cached by content, so commit does not
+ * re-check what apply_patch just checked. The process reads its requests from a pipe: when the
+ * server dies, the pipe closes and it exits, so it is never left behind. Any trouble (no
+ * Python, a crash, a hang) falls back to the one-shot check, which falls back to the scanner.
+ */
+export class SourceChecker {
+  private proc: ReturnType<typeof execa> | null = null;
+  private broken = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly cache = new Map<string, SourceReport>();
+
+  constructor(readonly python: string) {}
+
+  async inspect(source: string | Buffer, fileName: string): Promise<SourceReport> {
+    const buf = Buffer.isBuffer(source) ? source : Buffer.from(source, "utf8");
+    const key = `${fileName}\0${createHash("sha256").update(buf).digest("hex")}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const report = await this.serialized(() => this.ask(buf, fileName));
+    if (report.checkedByPython) {
+      if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(key, report);
+    }
+    return report;
+  }
+
+  close(): void {
+    this.proc?.kill("SIGKILL");
+    this.proc = null;
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async ask(buf: Buffer, fileName: string): Promise<SourceReport> {
+    if (this.broken) return inspectSource(buf, fileName, this.python);
+    try {
+      const proc = this.start();
+      const line = new Promise<string>((resolve, reject) => {
+        let acc = "";
+        const timer = setTimeout(() => done(new Error("checker timed out")), 30_000);
+        const onData = (d: Buffer) => {
+          acc += d.toString("utf8");
+          const nl = acc.indexOf("\n");
+          if (nl >= 0) done(null, acc.slice(0, nl));
+        };
+        const onEnd = () => done(new Error("checker exited"));
+        const done = (err: Error | null, value?: string) => {
+          clearTimeout(timer);
+          proc.stdout!.off("data", onData);
+          proc.stdout!.off("end", onEnd);
+          if (err) reject(err);
+          else resolve(value!);
+        };
+        proc.stdout!.on("data", onData);
+        proc.stdout!.on("end", onEnd);
+      });
+      proc.stdin!.write(JSON.stringify({ name: fileName, size: buf.length }) + "\n");
+      proc.stdin!.write(buf);
+      const j = JSON.parse(await line) as InspectReply | { failed: string };
+      if ("failed" in j) return inspectSource(buf, fileName, this.python);
+      return toReport(j);
+    } catch {
+      // A crash (e.g. the compiler overflowing the C stack) or a hang: retire the process and
+      // answer this one the old way; the next check starts a fresh checker.
+      this.close();
+      return inspectSource(buf, fileName, this.python);
+    }
+  }
+
+  private start(): ReturnType<typeof execa> {
+    if (this.proc && this.proc.exitCode === null && !this.proc.killed) return this.proc;
+    const proc = execa(this.python, ["-I", "-S", "-c", INSPECT_PY, "--serve"], { stdin: "pipe", stdout: "pipe", stderr: "ignore", buffer: false, reject: false, cleanup: true });
+    proc.catch(() => undefined);
+    proc.on("error", () => {
+      // No such Python: every check goes one-shot (which falls back to the scanner).
+      this.broken = true;
+    });
+    proc.stdin!.on("error", () => undefined);
+    // The checker must not keep the server alive on its own.
+    proc.unref();
+    (proc.stdin as unknown as { unref?: () => void }).unref?.();
+    (proc.stdout as unknown as { unref?: () => void }).unref?.();
+    this.proc = proc;
+    return proc;
+  }
 }
 
 /**

@@ -83,6 +83,20 @@ export function resolveInside(root: string, rel: string, what: string): string {
   return abs;
 }
 
+/**
+ * A file the server writes (results.tsv, run.log): inside the workspace, and either missing or a
+ * plain regular file. Not a symlink (writing through one would change the file it points to,
+ * even train.py), not a FIFO (opening it would block the server), not a directory. Resolved
+ * before every write, because the agent can replace it at any time.
+ */
+export function resolveWritable(root: string, rel: string, what: string): string {
+  const abs = resolveInside(root, rel, what);
+  const st = lstatOrNull(abs);
+  if (st?.isSymbolicLink()) refuse("bad_path", `${what} "${printable(rel)}" is a symlink; the server writes it and will not write through a link.`, `Replace it with a plain file (rm ${printable(rel)}; the server recreates it).`);
+  if (st && !st.isFile()) refuse("not_a_file", `${what} "${printable(rel)}" is not a regular file (${kindOf(st)}).`, `Remove it; the server recreates ${printable(rel)} as a plain file.`);
+  return abs;
+}
+
 /** Like resolveInside, and the target must be an existing regular file. */
 export function resolveRegularFile(root: string, rel: string, what: string): string {
   const abs = resolveInside(root, rel, what);

@@ -103,8 +103,19 @@ export class ActiveRun {
 
   static start(spec: RunSpec): ActiveRun {
     const id = newRunId();
-    // execa 9 accepts a file descriptor here at run time; its types only take a literal number.
-    const fd = fs.openSync(spec.logFile, "w") as 3;
+    // Never through a symlink and never blocking on a FIFO swapped in behind the server's back;
+    // anything but a regular file is refused before the run starts.
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    let fd: number;
+    try {
+      fd = fs.openSync(spec.logFile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o644);
+    } catch (e) {
+      throw new Error(`cannot open ${spec.logName} for the run's output: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (it must be a plain file in the workspace)`);
+    }
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw new Error(`${spec.logName} is not a regular file; remove it and the server recreates it`);
+    }
     let child: Child | null = null;
     let spawnError: string | null = null;
     try {
@@ -114,8 +125,9 @@ export class ActiveRun {
         extendEnv: false,
         detached: true,
         stdin: "ignore",
-        stdout: fd,
-        stderr: fd,
+        // execa 9 accepts a file descriptor here at run time; its types only take a literal number.
+        stdout: fd as 3,
+        stderr: fd as 3,
         reject: false,
         cleanup: false,
         buffer: false,
@@ -143,7 +155,7 @@ export class ActiveRun {
       loggedLine: null,
     };
     writeRecord(spec.recordFile, rec);
-    if (pid !== null) startWatchdog(id, pid, spec.graceSeconds);
+    if (pid !== null) watchdog.watch(id, pid, spec.graceSeconds);
     return new ActiveRun(rec, spec, child, spawnError);
   }
 
@@ -186,27 +198,55 @@ export class ActiveRun {
     }
     rec.endedAt = Date.now();
     writeRecord(this.spec.recordFile, rec);
+    watchdog.release(rec.id);
     return rec;
   }
 }
 
-function startWatchdog(runId: string, pgid: number, graceSeconds: number): void {
-  try {
-    // A separate node process (not sh: dash cannot signal a process group) that outlives a
-    // SIGKILLed server and takes the run's tree with it.
-    const w = execa(process.execPath, [WATCHDOG, String(process.pid), String(pgid), runId, String(graceSeconds)], {
-      detached: true,
-      stdio: "ignore",
-      reject: false,
-      cleanup: false,
-      buffer: false,
-    });
-    w.unref?.();
+/**
+ * The server's watchdog: a separate node process (not sh: dash cannot signal a process group)
+ * that outlives a SIGKILLed server and takes the run trees with it. One per server, started at
+ * the first run and fed over a pipe, so a run start costs a line, not a node start (~100 ms of
+ * CPU taken from the training run on a small machine).
+ */
+class Watchdog {
+  private proc: ReturnType<typeof execa> | null = null;
+
+  watch(runId: string, pgid: number, graceSeconds: number): void {
+    this.send(`watch ${runId} ${pgid} ${graceSeconds}`);
+  }
+
+  release(runId: string): void {
+    if (this.proc) this.send(`release ${runId}`, false);
+  }
+
+  private send(line: string, start = true): void {
+    try {
+      if (!this.proc || this.proc.exitCode !== null || this.proc.killed || this.proc.stdin?.destroyed) {
+        if (!start) return;
+        this.proc = this.spawn();
+      }
+      this.proc.stdin!.write(`${line}\n`);
+    } catch {
+      /* without a watchdog the next server start still cleans up */
+    }
+  }
+
+  private spawn(): ReturnType<typeof execa> {
+    const w = execa(process.execPath, [WATCHDOG, String(process.pid)], { detached: true, stdin: "pipe", stdout: "ignore", stderr: "ignore", reject: false, cleanup: false, buffer: false });
     void w.catch(() => undefined);
-  } catch {
-    /* without a watchdog the next server start still cleans up */
+    w.on("exit", () => {
+      if (this.proc === w) this.proc = null;
+    });
+    w.stdin!.on("error", () => undefined);
+    // It must not keep the server alive on its own.
+    w.unref();
+    (w.stdin as unknown as { unref?: () => void }).unref?.();
+    return w;
   }
 }
+
+const watchdog = new Watchdog();
 
 /**
  * At server start: a record left `running` by a server that is gone means that server died

@@ -1,26 +1,31 @@
+import readline from "node:readline";
 import { killTree, pidAlive } from "./process-tree.js";
 
 /**
- * `node watchdog.js <serverPid> <pgid> <runId> <graceSeconds>`, started detached next to every
- * run. It exits when the run's group is gone; if the server dies first (SIGKILL, a crash, OOM)
- * it kills the whole run tree, so a training run never outlives its server by more than ~1 s.
+ * `node watchdog.js <serverPid>`: one per server, started detached at its first run. The server
+ * tells it over a pipe which run trees are live (`watch <runId> <pgid> <graceSeconds>`, then
+ * `release <runId>`). If the server dies (SIGKILL, a crash, OOM), the pipe closes at once and
+ * the watchdog kills every tree still watched, so a training run never outlives its server;
+ * then it exits. A pid check every second covers a pipe that stays open by accident.
  */
-const [server, pgid, runId, grace] = process.argv.slice(2);
-const serverPid = Number(server);
-const group = Number(pgid);
+const serverPid = Number(process.argv[2]);
+const watched = new Map<string, { pgid: number; graceMs: number }>();
+let finishing = false;
 
-function groupAlive(): boolean {
-  try {
-    process.kill(-group, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+function killAllAndExit(): void {
+  if (finishing) return;
+  finishing = true;
+  const kills = [...watched].map(([runId, w]) => killTree(w.pgid, runId, w.graceMs));
+  void Promise.allSettled(kills).finally(() => process.exit(0));
 }
 
-const timer = setInterval(() => {
-  if (!groupAlive()) process.exit(0);
-  if (pidAlive(serverPid)) return;
-  clearInterval(timer);
-  void killTree(group, runId, Number(grace) * 1000).finally(() => process.exit(0));
-}, 500);
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const [cmd, runId, pgid, grace] = line.trim().split(" ");
+  if (cmd === "watch" && runId && Number(pgid) > 0) watched.set(runId, { pgid: Number(pgid), graceMs: Number(grace) * 1000 });
+  else if (cmd === "release" && runId) watched.delete(runId);
+});
+process.stdin.on("end", killAllAndExit);
+process.stdin.on("error", killAllAndExit);
+setInterval(() => {
+  if (!pidAlive(serverPid)) killAllAndExit();
+}, 1000);

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { loadConfig, type Config } from "./config.js";
 import { Repo } from "./git.js";
-import { resolveInside } from "./paths.js";
+import { resolveInside, resolveWritable } from "./paths.js";
 
 /** A workspace: the git work tree, its config and the paths the server may touch. */
 export interface Workspace {
@@ -11,8 +11,9 @@ export interface Workspace {
   repo: Repo;
   /** absolute paths, all checked to lie inside the workspace */
   editablePath: string;
-  resultsPath: string;
-  logPath: string;
+  /** checked again on every use (the agent may swap the file for a symlink or a FIFO) */
+  readonly resultsPath: string;
+  readonly logPath: string;
   /** server state under .git/autoresearch/ (never tracked, never in the work tree) */
   stateDir: string;
   runRecordPath: string;
@@ -38,8 +39,12 @@ export async function openWorkspace(dir: string): Promise<Workspace> {
     config,
     repo,
     editablePath: resolveInside(root, config.editable, "editable"),
-    resultsPath: resolveInside(root, config.results, "results"),
-    logPath: resolveInside(root, config.log, "log"),
+    get resultsPath() {
+      return resolveWritable(root, config.results, "results");
+    },
+    get logPath() {
+      return resolveWritable(root, config.log, "log");
+    },
     stateDir,
     runRecordPath: path.join(stateDir, "run.json"),
     sessionPath: path.join(stateDir, "session.json"),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { declaredDependencies, inspectSource, installCommandHits, isDependencyManifest, newImports, projectModules, scanImports, type DependencyPolicy } from "../src/guards.js";
+import { declaredDependencies, inspectSource, SourceChecker, installCommandHits, isDependencyManifest, newImports, projectModules, scanImports, type DependencyPolicy } from "../src/guards.js";
 
 const PY = "python3";
 
@@ -107,6 +107,52 @@ describe("inspectSource (python3's own parser)", () => {
     expect(r.syntaxError).toBeNull();
     expect(r.imports).toEqual(TYPICAL_IMPORTS);
     expect(r.computedImports).toBe(2);
+  });
+});
+
+describe("SourceChecker (one long-lived python3 for every check)", () => {
+  const SOURCES = [
+    TYPICAL,
+    "x = (\n",
+    "def f(:\n  pass\n",
+    "print('hé ✓')\r\nimport json\r\n",
+    "",
+    "a = 1\0\n",
+    "x = " + "(".repeat(300) + "1" + ")".repeat(300) + "\n",
+  ];
+
+  it("answers exactly what the one-shot check answers, source after source, in one process", async () => {
+    const checker = new SourceChecker(PY);
+    try {
+      for (const src of SOURCES) expect(await checker.inspect(src, "train.py"), JSON.stringify(src.slice(0, 40))).toEqual(await inspectSource(src, "train.py", PY));
+      // concurrent requests are answered each with its own report
+      const many = await Promise.all(SOURCES.map((src) => checker.inspect(src + "\n# c\n", "train.py")));
+      for (let i = 0; i < SOURCES.length; i++) expect(many[i]).toEqual(await inspectSource(SOURCES[i] + "\n# c\n", "train.py", PY));
+    } finally {
+      checker.close();
+    }
+  });
+
+  it("a source that kills the checker (compiler stack overflow) gets the one-shot answer, and the next check works", async () => {
+    const checker = new SourceChecker(PY);
+    try {
+      const deep = "x = " + "[".repeat(200_000) + "]".repeat(200_000) + "\n";
+      expect(await checker.inspect(deep, "train.py")).toEqual(await inspectSource(deep, "train.py", PY));
+      expect((await checker.inspect("import json\n", "train.py")).imports).toEqual(["json"]);
+    } finally {
+      checker.close();
+    }
+  });
+
+  it("without a Python it falls back to the scanner, as the one-shot check does", async () => {
+    const checker = new SourceChecker("no-such-python-xyz");
+    try {
+      const r = await checker.inspect("import numpy\n", "train.py");
+      expect(r).toEqual({ syntaxError: null, imports: ["numpy"], computedImports: 0, checkedByPython: false });
+      expect((await checker.inspect("x = (\n", "train.py")).checkedByPython).toBe(false);
+    } finally {
+      checker.close();
+    }
   });
 });
 

@@ -2,7 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { call, ok, startClient } from "./helpers/client.js";
+import { call, ok, refused, startClient } from "./helpers/client.js";
+import { execFileSync } from "node:child_process";
 import { session, useSessions } from "./helpers/session.js";
 import { git, read } from "./helpers/workspace.js";
 
@@ -114,6 +115,51 @@ describe("the server writes nowhere outside the workspace", () => {
       expect(fs.readdirSync(ws).filter((f) => f !== "__pycache__").sort()).toEqual([".git", ".gitignore", "autoresearch.json", "prepare.py", "results.tsv", "run.log", "train.py"]);
     } finally {
       fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("files the server writes are checked before every write", () => {
+  it("run.log or results.tsv swapped for a symlink (outside, or to train.py) or a FIFO mid-session: refused, nothing written through it", async () => {
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "ar-swap-"));
+    try {
+      const { ws, c } = await session({ baseline: true });
+      const victim = path.join(outside, "victim.txt");
+      fs.writeFileSync(victim, "untouched\n");
+      const train = read(ws, "train.py");
+      await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.05" }] });
+      await ok(c, "commit", { description: "lr" });
+      const trainCommitted = read(ws, "train.py");
+
+      // run.log → a file outside, → train.py, → a FIFO: the run does not start, nothing is written
+      for (const swap of [() => fs.symlinkSync(victim, path.join(ws, "run.log")), () => fs.symlinkSync("train.py", path.join(ws, "run.log")), () => execFileSync("mkfifo", [path.join(ws, "run.log")])]) {
+        fs.rmSync(path.join(ws, "run.log"), { force: true });
+        swap();
+        const msg = await refused(c, "run_training");
+        expect(msg).toMatch(/run\.log.*(symlink|not a regular file)/);
+        expect(msg).toMatch(/\nNext: (Remove|Replace) /);
+        // status and parse_metrics answer (no hang on the FIFO), with an error or without the line
+        await call(c, "status");
+        await call(c, "parse_metrics");
+      }
+      expect(fs.readFileSync(victim, "utf8")).toBe("untouched\n");
+      expect(read(ws, "train.py")).toBe(trainCommitted);
+      fs.rmSync(path.join(ws, "run.log"));
+      await ok(c, "run_training");
+
+      // results.tsv → a symlink outside: log_result refuses, the victim is untouched; restored, it logs
+      const rows = read(ws, "results.tsv");
+      fs.renameSync(path.join(ws, "results.tsv"), path.join(outside, "results.keep"));
+      fs.symlinkSync(victim, path.join(ws, "results.tsv"));
+      expect(await refused(c, "log_result", { description: "lr" })).toMatch(/results\.tsv.*symlink/);
+      expect(fs.readFileSync(victim, "utf8")).toBe("untouched\n");
+      fs.rmSync(path.join(ws, "results.tsv"));
+      fs.renameSync(path.join(outside, "results.keep"), path.join(ws, "results.tsv"));
+      await ok(c, "log_result", { description: "lr" });
+      expect(read(ws, "results.tsv").startsWith(rows)).toBe(true);
+      expect(train).not.toBe(trainCommitted);
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
     }
   });
 });
