@@ -181,7 +181,16 @@ export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
     out.push(`- Improvement over baseline: ${fmt(Math.abs(gain))}${rel} ${(gain >= 0) === (goal === "min") ? "lower" : "higher"}${gain < 0 ? " (worse than the baseline)" : ""}`);
   }
   const lastKeep = rows.map((r) => r.status).lastIndexOf("keep");
-  out.push(`- Experiments since the last keep: ${rows.length - 1 - lastKeep}`, "");
+  out.push(`- Experiments since the last keep: ${rows.length - 1 - lastKeep}`);
+  // the longest plateau: consecutive rows without a keep (after the first keep, or from the start)
+  let run = 0;
+  let longest = { len: 0, end: 0 };
+  rows.forEach((r, i) => {
+    run = r.status === "keep" ? 0 : run + 1;
+    if (run > longest.len) longest = { len: run, end: i + 1 };
+  });
+  if (longest.len > 1) out.push(`- Longest stretch without a keep: ${longest.len} experiments (#${longest.end - longest.len + 1}–#${longest.end})`);
+  out.push("");
 
   out.push("## Trajectory", "");
   if (s.trajectory.length === 0) out.push("No kept experiment with a value yet.", "");
@@ -250,12 +259,16 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
   const { goal } = info;
   const n = rows.length;
   const s = summarize(rows, goal);
+  // A run without a metric is logged as 0.000000 / 0.0 whatever its status: crashes, but also a
+  // run killed at the hard limit (a discard). Such a zero is not a value unless a kept run has 0.
+  const zeroKept = s.trajectory.some((t) => t.row.value === 0);
+  const hasValue = (r: ResultRow) => Number.isFinite(r.value) && (zeroKept || r.status === "keep" || !(r.value === 0 && r.memoryGb === 0));
 
   // ---- y range: from the values that are numbers, crashes excluded (they are logged as 0.000000).
   // A diverged run (a value far on the worse side) would flatten everything that matters into one
   // line, so the worse side is cut at one "baseline-to-best" span beyond the worst kept value;
   // points beyond it are drawn as triangles on the edge. Kept values are never cut.
-  const plotted = rows.filter((r) => r.status !== "crash" && Number.isFinite(r.value)).map((r) => r.value);
+  const plotted = rows.filter((r) => r.status !== "crash" && hasValue(r)).map((r) => r.value);
   let [lo, hi] = plotted.length ? minMax(plotted) : [0, 1];
   const keptValues = s.trajectory.map((t) => t.row.value);
   if (keptValues.length) {
@@ -279,8 +292,16 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
 
   // ---- layout: title and legend on top, a separate band under the plot for rows with no value
   // (crashes), then the x axis. Crashes never sit inside the value range.
-  const hasBand = rows.some((r) => r.status === "crash" || !Number.isFinite(r.value));
-  const left = 84;
+  const hasBand = rows.some((r) => r.status === "crash" || !hasValue(r));
+  // y ticks first: the left margin grows with the widest tick label (e.g. 12345.6002), so that it
+  // never runs into the rotated axis title at x = 20.
+  const yticks: { v: number; text: string }[] = [];
+  if (plotted.length) {
+    const step = niceStep(hi - lo, 6);
+    const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+    for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-12; k++) yticks.push({ v: k * step, text: (k * step).toFixed(decimals) });
+  }
+  const left = Math.max(84, Math.ceil(34 + Math.max(0, ...yticks.map((t) => textWidth(t.text)))));
   const right = W - 28;
   const top = 66;
   const bandH = hasBand ? 26 : 0;
@@ -303,22 +324,23 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
     `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="${FONT}">`,
   );
   o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  const title = `autoresearch progress${info.tag ? ` (${info.tag})` : ""}: ${n} experiment${n === 1 ? "" : "s"}, ${s.counts.keep} kept`;
+  // A long tag is cut so that the title stays inside the picture.
+  const counted = `: ${n} experiment${n === 1 ? "" : "s"}, ${s.counts.keep} kept`;
+  const tagRoom = Math.floor((W - 40 - textWidth(`autoresearch progress ()${counted}`, 16)) / (0.6 * 16));
+  const tagText = info.tag ? sanitizeDescription(info.tag, Math.max(8, tagRoom)) : "";
+  const title = `autoresearch progress${tagText ? ` (${tagText})` : ""}${counted}`;
   o.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" fill="#222">${xml(title)}</text>`);
   o.push(`<rect class="plot-area" x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999" stroke-width="1"/>`);
 
   // ---- grid and ticks
   const g: string[] = [];
-  if (plotted.length) {
-    const step = niceStep(hi - lo, 6);
-    const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-    for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-12; k++) {
-      const v = k * step;
+  if (plotted.length)
+    for (const { v, text } of yticks) {
       const y = r1(Y(v));
       g.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="#000" stroke-opacity="0.08"/>`);
-      g.push(`<text class="ytick" x="${left - 6}" y="${y + 4}" text-anchor="end" fill="#444">${v.toFixed(decimals)}</text>`);
+      g.push(`<text class="ytick" x="${left - 6}" y="${y + 4}" text-anchor="end" fill="#444">${text}</text>`);
     }
-  } else g.push(`<text x="${left + pw / 2}" y="${top + ph / 2}" text-anchor="middle" fill="#888">no finished run with a value yet</text>`);
+  else g.push(`<text x="${left + pw / 2}" y="${top + ph / 2}" text-anchor="middle" fill="#888">no finished run with a value yet</text>`);
   const xstep = Math.max(1, Math.round(niceStep(Math.max(n, 1), 10)));
   for (let v = xstep; v <= n; v += xstep) {
     const x = r1(X(v));
@@ -328,11 +350,12 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
   }
   if (hasBand) {
     g.push(`<rect class="crash-band" x="${left}" y="${bottom}" width="${pw}" height="${bandH}" fill="#fdf2f2" stroke="#999" stroke-dasharray="3 3"/>`);
-    g.push(`<text x="${left - 6}" y="${r1(bandY + 4)}" text-anchor="end" fill="#c0392b">crash</text>`);
+    g.push(`<text x="${left - 6}" y="${r1(bandY + 4)}" text-anchor="end" fill="#c0392b">${s.counts.crash ? "crash" : "no value"}</text>`);
   }
   g.push(`<line x1="${left}" y1="${axisY}" x2="${right}" y2="${axisY}" stroke="#666"/>`);
   g.push(`<text x="${left + pw / 2}" y="${H - 14}" text-anchor="middle" font-size="13" fill="#222">Experiment #</text>`);
-  const ylab = `${info.metric} (${goal === "min" ? "lower" : "higher"} is better)`;
+  const goalNote = ` (${goal === "min" ? "lower" : "higher"} is better)`;
+  const ylab = sanitizeDescription(info.metric, Math.max(8, Math.floor((ph - textWidth(goalNote, 13)) / (0.6 * 13)))) + goalNote;
   g.push(`<text x="20" y="${top + ph / 2}" text-anchor="middle" font-size="13" fill="#222" transform="rotate(-90 20 ${top + ph / 2})">${xml(ylab)}</text>`);
   o.push(...g);
 
@@ -368,7 +391,7 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
       band.push(`<path class="pt crash" d="M${x - a} ${y - a}L${x + a} ${y + a}M${x - a} ${y + a}L${x + a} ${y - a}" stroke="#e74c3c" stroke-width="1.6">${tip(r, i)}</path>`);
       return;
     }
-    if (!Number.isFinite(r.value)) {
+    if (!hasValue(r)) {
       noValue++;
       band.push(`<circle class="pt ${cls} novalue" cx="${x}" cy="${r1(bandY)}" r="${rd}" fill="none" stroke="#e67e22" stroke-width="1.2">${tip(r, i)}</circle>`);
       return;
@@ -390,9 +413,11 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
 
   // ---- labels for kept points
   const labels = placeLabels(s, goal, { left, right, top, bottom }, X, Y, rk);
-  o.push(`<g class="labels" fill="#1a7a3a">`);
-  for (const l of labels) o.push(`<text class="label" x="${r1(l.x)}" y="${r1(l.y)}" text-anchor="${l.anchor}"${l.rot ? ` transform="rotate(${l.rot} ${r1(l.x)} ${r1(l.y)})"` : ""}>${xml(l.text)}</text>`);
-  o.push(`</g>`);
+  // Each label twice: a white halo first, so that a label crossing dots or the step line stays
+  // readable, then the text. (Not paint-order: renderers without SVG 2 would paint the halo over it.)
+  const labelEl = (cls: string, l: Label) => `<text class="${cls}" x="${r1(l.x)}" y="${r1(l.y)}" text-anchor="${l.anchor}"${l.rot ? ` transform="rotate(${l.rot} ${r1(l.x)} ${r1(l.y)})"` : ""}>${xml(l.text)}</text>`;
+  o.push(`<g class="label-halos" fill="#fff" stroke="#fff" stroke-width="3" stroke-linejoin="round" stroke-opacity="0.85">`, ...labels.map((l) => labelEl("label-halo", l)), `</g>`);
+  o.push(`<g class="labels" fill="#1a7a3a">`, ...labels.map((l) => labelEl("label", l)), `</g>`);
 
   // ---- legend, above the plot so it never covers a point
   const items: string[] = [];
@@ -410,8 +435,9 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
   if (noValue) item(`<circle cx="@X" cy="@Y" r="3.2" fill="none" stroke="#e67e22" stroke-width="1.2"/>`, `no value (${noValue})`);
   if (offscale) item(`<path d="M${lx + 6} ${ly - 8}l-4 7h8z" fill="#999"/>`, `off scale (${offscale})`);
   const unlabelled = s.trajectory.length - labels.length;
-  if (unlabelled > 0) items.push(`<text x="${right}" y="${ly}" text-anchor="end" fill="#777">${unlabelled} kept not labelled (see report.md)</text>`);
   o.push(`<g class="legend">`, ...items, `</g>`);
+  // under the x axis, right-aligned: on the legend's line it would collide with a long legend
+  if (unlabelled > 0) o.push(`<text class="unlabelled" x="${right}" y="${H - 14}" text-anchor="end" fill="#777">${unlabelled} kept not labelled (see report.md)</text>`);
   o.push(`</svg>`, "");
   return o.join("\n");
 }

@@ -65,6 +65,7 @@ describe("renderMarkdown", () => {
     expect(md).toContain("- Baseline: `baseline` (#1), val_bpb 0.997900");
     expect(md).toContain("- Improvement over baseline: 0.025800 (2.59%) lower");
     expect(md).toContain("- Experiments since the last keep: 2");
+    expect(md).toMatch(/^- Longest stretch without a keep: \d+ experiments \(#\d+–#\d+\)$/m);
     expect(md).not.toContain("## Problems");
   });
 
@@ -103,6 +104,13 @@ describe("renderMarkdown", () => {
     const m = renderMarkdown(karpathy.rows, { ...MIN, problems: [], subjects });
     expect(m).toContain("halve batch size to 2^18 tokens (commit: hand-written subject) |");
     expect(m).not.toContain("(commit: increase matrix LR");
+  });
+
+  it("names the longest plateau", () => {
+    const rs = rows(200, (i) => ({ status: i === 0 || i === 30 || i === 190 ? "keep" : i % 4 === 1 ? "crash" : "discard" }));
+    const m = renderMarkdown(rs, { ...MIN, problems: [] });
+    expect(m).toContain("- Longest stretch without a keep: 159 experiments (#32–#190)");
+    expect(m).toContain("- Experiments since the last keep: 9");
   });
 
   it("measures the improvement upwards for a max goal", () => {
@@ -219,13 +227,72 @@ describe("renderSvg", () => {
     expect(s).toContain("no value (1)");
   });
 
+  it("does not let a timed-out run (logged as 0.000000 / 0.0, status discard) squash the value range", () => {
+    // the server writes a run without a metric as 0.000000 whatever its status; a run killed at
+    // the hard limit is a discard. Drawn as a value, 0 stretched the axis from 0 to 1 (bug).
+    const timedOut = { ...karpathy.rows[5], commit: "ffff001", value: 0, valueText: "0.000000", memoryGb: 0, memoryText: "0.0", status: "discard", description: "killed at the hard limit" };
+    const rs = [...karpathy.rows.slice(0, 12), timedOut, ...karpathy.rows.slice(12)];
+    const s = renderSvg(rs, MIN);
+    assertWellFormed(s);
+    const ticks = [...s.matchAll(/class="ytick"[^>]*>([^<]+)</g)].map((m) => Number(m[1]));
+    for (const t of ticks) expect(t).toBeGreaterThan(0.95);
+    const { bottom } = plotArea(s);
+    const el = /<circle class="pt discard novalue" cx="[\d.]+" cy="([\d.]+)"[^>]*><title>#13 ffff001/.exec(s);
+    expect(Number(el![1])).toBeGreaterThan(bottom); // in the band under the plot
+    expect(s).toContain("no value (1)");
+    // a band that holds no crash is not labelled "crash"
+    const noCrash = renderSvg([...rows(5, (i) => ({ status: i % 2 ? "discard" : "keep" })), ...rows(1, () => ({ value: 0, memoryGb: 0 }))], MIN);
+    expect(noCrash).toMatch(/fill="#c0392b">no value</);
+    // but where a kept run really scored 0, a 0 is a value
+    const zero = renderSvg(rows(4, (i) => ({ status: i % 2 ? "discard" : "keep", value: i === 2 ? 0 : i === 3 ? 0 : 1, memoryGb: 0 })), { metric: "err", goal: "min" });
+    expect(zero).not.toContain("novalue");
+  });
+
+  it("widens the left margin for long tick labels so they stay clear of the axis title", () => {
+    const rs = rows(30, (i) => ({ status: i % 3 === 0 ? "keep" : "discard", value: 12345.6 - (i % 3 === 0 ? i : -i) * 1e-5 }));
+    const s = renderSvg(rs, MIN);
+    const left = attr(/<rect class="plot-area"[^>]*>/.exec(s)![0], "x");
+    expect(left).toBeGreaterThan(84);
+    for (const m of s.matchAll(/<text class="ytick" x="([\d.]+)"[^>]*>([^<]+)</g)) {
+      expect(m[2]).toMatch(/^12345\.\d{4}$/);
+      expect(Number(m[1]) - m[2].length * 0.6 * 11).toBeGreaterThanOrEqual(28); // the rotated title ends near x = 26
+    }
+    // the karpathy chart keeps the usual margin
+    expect(attr(/<rect class="plot-area"[^>]*>/.exec(svg)![0], "x")).toBe(84);
+  });
+
+  it("cuts a long tag in the title and a long metric name on the y axis to fit the picture", () => {
+    const tag = "a-very-long-tag-name-that-someone-typed-for-this-session-apr12-gpu0-experiment-series";
+    const metric = "a_very_long_metric_name_for_the_validation_bits_per_byte_on_the_held_out_shard_of_fineweb_edu";
+    const s = renderSvg(karpathy.rows, { metric, goal: "min", tag });
+    assertWellFormed(s);
+    const title = /<text x="550" y="24"[^>]*>([^<]+)</.exec(s)![1];
+    expect(title).toMatch(/^autoresearch progress \(a-very-long-tag.*…\): 30 experiments, 10 kept$/);
+    expect([...title].length * 0.6 * 16).toBeLessThanOrEqual(1100 - 40);
+    const ylab = /<text x="20"[^>]*rotate\(-90[^>]*>([^<]+)</.exec(s)![1];
+    expect(ylab).toMatch(/^a_very_long_metric_name.*… \(lower is better\)$/);
+    const { top, bottom } = plotArea(s);
+    expect([...ylab].length * 0.6 * 13).toBeLessThanOrEqual(bottom - top);
+  });
+
+  it("gives every label a white halo under it, so it reads over dots and the step line", () => {
+    const labels = [...svg.matchAll(/<text class="label" ([^>]*)>([^<]*)</g)];
+    const halos = [...svg.matchAll(/<text class="label-halo" ([^>]*)>([^<]*)</g)];
+    expect(halos.map((m) => m[1] + m[2])).toEqual(labels.map((m) => m[1] + m[2]));
+    expect(svg.indexOf('class="label-halos"')).toBeLessThan(svg.indexOf('<g class="labels"'));
+    expect(svg).toMatch(/<g class="label-halos" fill="#fff" stroke="#fff" stroke-width="3"/);
+  });
+
   it("draws 10,000 rows: every point, a bounded number of labels", () => {
     const big = rows(10_000, (i) => ({ status: i % 97 === 0 ? "keep" : i % 13 === 0 ? "crash" : "discard", value: i % 13 === 0 && i % 97 ? 0 : 1 - (i % 97 === 0 ? i * 1e-6 : i * 1e-6 - 0.002 * Math.sin(i)) }));
     const s = renderSvg(big, MIN);
     assertWellFormed(s);
     expect(count(s, /class="pt /g)).toBe(10_000);
     expect(count(s, /<text class="label"/g)).toBeLessThanOrEqual(40);
-    expect(s).toMatch(/\d+ kept not labelled \(see report\.md\)/);
+    // under the x axis, not on the legend's line where a long legend would run into it
+    const note = /<text class="unlabelled" x="([\d.]+)" y="([\d.]+)"[^>]*>(\d+) kept not labelled \(see report\.md\)</.exec(s)!;
+    expect(Number(note[2])).toBeGreaterThan(plotArea(s).bottom + 40);
+    expect(Number(note[3])).toBe(count(s, /class="pt keep"/g) - count(s, /<text class="label"/g));
   });
 });
 
