@@ -148,21 +148,27 @@ export async function figBytes({ rows = 50, steps = 1000 }) {
       await startWithBaseline(srv);
       const out = { trainBytes: Buffer.byteLength(train), trainLines: train.split("\n").length - 1, rows, steps, range };
 
+      // The skill's loop: the agent read train.py whole once at setup (not counted per experiment)
+      // and afterwards asks only for what changed since the last hash it got.
+      const setupRead = await callTool(srv, "read_train");
+      let lastHash = setupRead.data.hash;
       const oursExperiment = async (label, edit, description) => {
         fillResults(wsO, rows);
         const calls = [];
         const rec = (tool, args, r) => calls.push({ call: `${tool}${args ? " " + JSON.stringify(args) : ""}`, textBytes: r.textBytes, structBytes: r.structBytes });
         rec("status", { rows: 10 }, await callTool(srv, "status", { rows: 10 }));
-        const read = await callTool(srv, "read_train");
-        rec("read_train", null, read);
+        const read = await callTool(srv, "read_train", { sinceHash: lastHash });
+        rec("read_train", { sinceHash: "<last>" }, read);
         rec("apply_patch", null, await callTool(srv, "apply_patch", { edits: [edit], expectedHash: read.data.hash }));
         rec("commit", null, await callTool(srv, "commit", { description }));
         const run = await callTool(srv, "run_training");
         rec("run_training", null, run);
         rec("log_result", null, await callTool(srv, "log_result", { description }));
-        rec("reset_to_best", null, await callTool(srv, "reset_to_best"));
+        const reset = await callTool(srv, "reset_to_best");
+        rec("reset_to_best", null, reset);
+        lastHash = reset.data.hash;
         const section = await callTool(srv, "read_train", { startLine: range.start, endLine: range.end });
-        return { label, calls, runLogBytes: fs.statSync(path.join(wsO, "run.log")).size, crashed: !!run.data.crashed, section: { textBytes: section.textBytes, structBytes: section.structBytes, readBytes: read.textBytes, readStructBytes: read.structBytes } };
+        return { label, calls, runLogBytes: fs.statSync(path.join(wsO, "run.log")).size, crashed: !!run.data.crashed, section: { textBytes: section.textBytes, structBytes: section.structBytes, readBytes: read.textBytes, readStructBytes: read.structBytes, wholeBytes: setupRead.textBytes } };
       };
 
       const shellExperiment = async (label, sed, description, crash) => {

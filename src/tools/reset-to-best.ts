@@ -10,6 +10,7 @@ export const resetToBestTool = defineTool({
   input: {},
   output: {
     commit: z.string(),
+    hash: z.string().nullable().describe("content hash of the editable file now (for read_train sinceHash / apply_patch expectedHash)"),
     metric: z.number().nullable(),
     droppedCommits: z.number(),
     untouched: z.array(z.string()),
@@ -18,6 +19,6 @@ export const resetToBestTool = defineTool({
   },
   run: async ({ ar }) => {
     const r = await ar.resetToBest();
-    return { data: r, text: `HEAD is ${r.commit} (metric ${r.metric ?? "n/a"}), ${r.droppedCommits} commit(s) dropped. Next: ${r.next}` };
+    return { data: r, text: `HEAD is ${r.commit} (metric ${r.metric ?? "n/a"}), ${r.droppedCommits} commit(s) dropped${r.hash ? `; file hash ${r.hash}` : ""}. Next: ${r.next}` };
   },
 });

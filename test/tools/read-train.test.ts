@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ok, refused } from "../helpers/client.js";
+import { call, ok, refused, text } from "../helpers/client.js";
 import { session, useSessions } from "../helpers/session.js";
 import { read } from "../helpers/workspace.js";
 
@@ -17,6 +17,36 @@ describe("read_train", () => {
     const part = await ok(c, "read_train", { startLine: 7, endLine: 8 });
     expect(part.content).toBe(read(ws, "train.py").split("\n").slice(6, 8).join("\n"));
     expect(part.hash).toBe(r.hash);
+  });
+
+  it("sinceHash: nothing when unchanged, the diff after a patch or a reset, the whole file for an unknown hash", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const whole = await ok(c, "read_train");
+    const same = await call(c, "read_train", { sinceHash: whole.hash });
+    expect(same.structuredContent).toMatchObject({ unchanged: true, content: "", hash: whole.hash, totalLines: whole.totalLines });
+    expect(text(same)).toBe(`train.py: unchanged since ${whole.hash} (${whole.totalLines} lines).`);
+
+    const patched = await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.02" }] });
+    const d = await ok(c, "read_train", { sinceHash: whole.hash });
+    expect(d).toMatchObject({ diffSince: whole.hash, hash: patched.hash });
+    expect(d.content).toMatch(/^-LR = 0\.04 /m);
+    expect(d.content).toMatch(/^\+LR = 0\.02 /m);
+    expect(d.content.length).toBeLessThan(read(ws, "train.py").length);
+
+    await ok(c, "commit", { description: "lower lr" });
+    await ok(c, "run_training");
+    await ok(c, "log_result", { description: "lower lr", status: "discard" });
+    const reset = await ok(c, "reset_to_best");
+    expect(reset.hash).toBe(whole.hash);
+    const back = await ok(c, "read_train", { sinceHash: patched.hash });
+    expect(back.content).toMatch(/^\+LR = 0\.04 /m);
+    expect((await ok(c, "read_train", { sinceHash: reset.hash })).unchanged).toBe(true);
+
+    const unknown = await call(c, "read_train", { sinceHash: "0123456789abcdef" });
+    expect(unknown.structuredContent).toMatchObject({ sinceUnknown: true, content: read(ws, "train.py").replace(/\n$/, "") });
+    expect(text(unknown)).toMatch(/not known to this server: whole file/);
+    expect(await refused(c, "read_train", { sinceHash: whole.hash, startLine: 1 })).toMatch(/sinceHash works on train\.py as a whole/);
+    expect(await refused(c, "read_train", { sinceHash: whole.hash, file: "prepare.py" })).toMatch(/sinceHash works on train\.py as a whole/);
   });
 
   it("reads the read-only files on request and nothing else", async () => {
