@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
+import { execFileSync } from "node:child_process";
 
 /**
  * `autoresearch-mcp init [dir]`: installs the packaged skill where opencode and Claude Code look
@@ -81,6 +82,15 @@ export function init(dir: string, opts: InitOptions = {}): InitResult {
   if (fs.existsSync(path.join(root, "opencode.jsonc")))
     lines.push("note: opencode.jsonc exists too; autoresearch was registered in opencode.json");
 
+  // start_session refuses a dirty work tree: say how to make these files part of the start.
+  const pending = uncommitted(root, [".opencode", ".claude", "opencode.json", ".mcp.json"]);
+  if (pending.length)
+    lines.push(
+      "",
+      `Not committed yet: ${pending.join(", ")}. start_session needs a clean work tree, so commit them:`,
+      `  git add ${pending.join(" ")} && git commit -m "autoresearch: agent setup"`,
+      "  (or keep them out of git: list them in .git/info/exclude)",
+    );
   lines.push(
     "",
     "Next: start your agent in this directory and ask it to \"run autoresearch\":",
@@ -88,6 +98,17 @@ export function init(dir: string, opts: InitOptions = {}): InitResult {
     "  claude     (Claude Code; approve the autoresearch server from .mcp.json when asked)",
   );
   return { lines, changed: plan.filter((p) => p.content !== null).map((p) => p.rel) };
+}
+
+/** Which of `paths` git sees as untracked or modified in `root` (none when it is not a repository). */
+function uncommitted(root: string, paths: string[]): string[] {
+  try {
+    const out = execFileSync("git", ["status", "--porcelain", "-z", "--untracked-files=all", "--", ...paths], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const hit = new Set(out.split("\0").filter((r) => r.length > 3).map((r) => r.slice(3).split("/")[0]));
+    return paths.filter((p) => hit.has(p));
+  } catch {
+    return [];
+  }
 }
 
 /**

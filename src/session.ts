@@ -4,11 +4,11 @@ import { execa } from "execa";
 import { refuse, ProtocolRefusal, errorMessage } from "./errors.js";
 import { openWorkspace, type Workspace } from "./workspace.js";
 import { shortHash } from "./git.js";
-import { resolveRegularFile, printable } from "./paths.js";
+import { resolveRegularFile, resolveWritable, printable } from "./paths.js";
 import { applyEdits, contentHash, unifiedDiff, PatchError, type Edit } from "./patch.js";
 import {
   dependencyPolicy,
-  inspectSource,
+  SourceChecker,
   installCommandHits,
   isDependencyManifest,
   newImports,
@@ -18,7 +18,7 @@ import {
 } from "./guards.js";
 import { ActiveRun, readRecord, recoverStaleRun, pidAlive, writeRecord, type RunRecord } from "./runner.js";
 import { classifyCrash, latestRecord, parseLogFile } from "./metrics.js";
-import { appendDurably, ensureHeader, formatRow, headerFor, readResults, sanitizeDescription, type ResultRow, type ResultsFile, type Status } from "./results.js";
+import { appendDurably, emptySummary, ensureHeader, formatRow, headerFor, ResultsLog, sanitizeDescription, type ResultRow, type ResultsView, type Status } from "./results.js";
 
 /**
  * The autoresearch protocol over one workspace: every rule of the session lives here, with no
@@ -62,9 +62,13 @@ export class Autoresearch {
   private recovered: RunRecord | null = null;
   /** what was found and mended when the workspace was opened */
   private readonly notes: string[] = [];
-  private resultsCache: { key: string; file: ResultsFile } | null = null;
+  /** results.tsv as last parsed, kept in step with the file as it grows (null: read it all again) */
+  private resultsCache: ResultsLog | null = null;
   private readonly lock = new Lock();
   private closed = false;
+  private checker: SourceChecker | null = null;
+  /** texts of the editable file this server has shown or written, by hash, for read_train's sinceHash */
+  private readonly versions = new Map<string, string>();
 
   constructor(readonly dir: string, private readonly opts: { progressIntervalMs?: number } = {}) {}
 
@@ -253,24 +257,19 @@ export class Autoresearch {
 
   // ---------------------------------------------------------------- results
 
-  private results(ws: Workspace): ResultsFile {
-    let key = "missing";
+  private resultsLog(ws: Workspace): ResultsLog {
+    if (this.resultsCache?.file !== ws.resultsPath || this.resultsCache.metric !== ws.config.metric.name) this.resultsCache = new ResultsLog(ws.resultsPath, ws.config.metric.name);
+    return this.resultsCache;
+  }
+
+  /** results.tsv now: a stat when unchanged, the new bytes after an append, else a full read. */
+  private results(ws: Workspace): ResultsView {
     try {
-      const st = fs.statSync(ws.resultsPath);
-      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      /* missing */
-    }
-    if (this.resultsCache?.key === key) return this.resultsCache.file;
-    let file: ResultsFile;
-    try {
-      file = readResults(ws.resultsPath, ws.config.metric.name);
+      return this.resultsLog(ws).read();
     } catch (e) {
       // Unreadable (a directory, no permission): report it; never guess at its rows.
-      return { exists: true, header: null, rows: [], problems: [`${ws.config.results} cannot be read (${errorMessage(e)})`], partialLastLine: false, sizeBytes: 0 };
+      return { exists: true, header: null, rows: [], problems: [`${ws.config.results} cannot be read (${errorMessage(e)})`], partialLastLine: false, sizeBytes: 0, summary: emptySummary() };
     }
-    this.resultsCache = { key, file };
-    return file;
   }
 
   private better(a: number, b: number, goal: "min" | "max") {
@@ -366,15 +365,37 @@ export class Autoresearch {
 
   // ---------------------------------------------------------------- tools' domain operations
 
-  async readFile(args: { file?: string; startLine?: number; endLine?: number }) {
+  /** Remembers a version of the editable file (bounded), so a later read can send only a diff. */
+  private remember(text: string): string {
+    const hash = contentHash(Buffer.from(text, "utf8"));
+    this.versions.delete(hash);
+    this.versions.set(hash, text);
+    if (this.versions.size > 64) this.versions.delete(this.versions.keys().next().value!);
+    return hash;
+  }
+
+  async readFile(args: { file?: string; startLine?: number; endLine?: number; sinceHash?: string }): Promise<ReadResult> {
     const ws = await this.workspace();
     const name = args.file ?? ws.config.editable;
     const allowed = [ws.config.editable, ...ws.config.readonly];
     if (!allowed.includes(name))
       refuse("not_allowed", `"${printable(name)}" is not a file of the session; only ${allowed.join(", ")} can be read.`, `Pass file: "${ws.config.editable}" or one of the read-only files.`);
+    if (args.sinceHash !== undefined && (name !== ws.config.editable || args.startLine !== undefined || args.endLine !== undefined))
+      refuse("bad_range", `sinceHash works on ${ws.config.editable} as a whole, not with a line range or another file.`, "Drop sinceHash, or drop startLine/endLine/file.");
     const abs = resolveRegularFile(ws.root, name, name === ws.config.editable ? "editable file" : "read-only file");
     const buf = fs.readFileSync(abs);
     const text = buf.toString("utf8");
+    if (name === ws.config.editable && Buffer.from(text, "utf8").equals(buf)) {
+      const hash = this.remember(text);
+      const total = text.split(/\r?\n/).length - (text.endsWith("\n") ? 1 : 0);
+      if (args.sinceHash !== undefined && args.sinceHash === hash)
+        return { file: name, content: "", startLine: 1, endLine: total, totalLines: total, hash, truncated: false, readonly: false, unchanged: true };
+      const old = args.sinceHash !== undefined ? this.versions.get(args.sinceHash) : undefined;
+      if (old !== undefined) {
+        const d = unifiedDiff(name, old, text);
+        return { file: name, content: d.diff, startLine: 1, endLine: total, totalLines: total, hash, truncated: d.truncated, readonly: false, diffSince: args.sinceHash };
+      }
+    }
     const lines = text.split(/\r?\n/);
     if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
     const total = lines.length;
@@ -394,7 +415,7 @@ export class Autoresearch {
       content = lines.slice(start - 1, end).join("\n");
       truncated = true;
     }
-    return { file: name, content, startLine: start, endLine: end, totalLines: total, hash: contentHash(buf), truncated, readonly: name !== ws.config.editable };
+    return { file: name, content, startLine: start, endLine: end, totalLines: total, hash: contentHash(buf), truncated, readonly: name !== ws.config.editable, ...(args.sinceHash !== undefined ? { sinceUnknown: true } : {}) } as ReadResult;
   }
 
   async applyPatch(args: { edits?: Edit[]; content?: string; expectedHash?: string }) {
@@ -441,14 +462,19 @@ export class Autoresearch {
       }
       fs.renameSync(tmp, abs);
       const d = unifiedDiff(ws.config.editable, before, after);
-      return { file: ws.config.editable, hash: contentHash(Buffer.from(after, "utf8")), diff: d.diff, added: d.added, removed: d.removed, matches, syntaxChecked: report.checkedByPython && ws.config.syntaxCheck };
+      this.remember(before);
+      return { file: ws.config.editable, hash: this.remember(after), diff: d.diff, added: d.added, removed: d.removed, matches, syntaxChecked: report.checkedByPython && ws.config.syntaxCheck };
     });
   }
 
   /** Syntax and dependency rules on a candidate source; refuses with the reason. */
   private async checkSource(ws: Workspace, s: SessionInfo, source: string) {
     const name = path.basename(ws.config.editable);
-    const report = await inspectSource(source, name, ws.config.python);
+    if (this.checker?.python !== ws.config.python) {
+      this.checker?.close();
+      this.checker = new SourceChecker(ws.config.python);
+    }
+    const report = await this.checker.inspect(source, name);
     if (ws.config.syntaxCheck && report.syntaxError) {
       const e = report.syntaxError;
       refuse("syntax_error", `${e.message}${e.line ? ` at line ${e.line}${e.col ? `:${e.col}` : ""}` : ""}${e.text ? `: ${e.text.trim()}` : ""}. ${ws.config.editable} was left unchanged.`, "Fix the edit and apply it again.");
@@ -524,18 +550,25 @@ export class Autoresearch {
       if (unloggedRun)
         refuse("unlogged_run", `The previous run of ${shortHash(head)} (${unloggedRun.id}) is not logged yet.`, "Call log_result first, so every run has its row.");
       const { config } = ws;
-      const run = ActiveRun.start({
+      const logFile = ws.logPath;
+      const spec = {
         commit: head,
         argv: config.run,
         cwd: ws.root,
         env: { ...stringEnv(process.env), ...config.env, AUTORESEARCH_BUDGET_SECONDS: String(config.budgetSeconds) },
-        logFile: ws.logPath,
+        logFile,
         logName: config.log,
         budgetSeconds: config.budgetSeconds,
         killAfterSeconds: config.killAfterSeconds,
         graceSeconds: config.graceSeconds,
         recordFile: ws.runRecordPath,
-      });
+      };
+      let run: ActiveRun;
+      try {
+        run = ActiveRun.start(spec);
+      } catch (e) {
+        refuse("bad_log", `Not started: ${errorMessage(e)}.`, `Remove ${config.log} (the server recreates it as a plain file), then call run_training again.`);
+      }
       this.active = run;
       void run.done.finally(() => {
         if (this.active === run) this.active = null;
@@ -556,7 +589,7 @@ export class Autoresearch {
     const deadline = Date.now() + limit * 1000;
     const interval = this.opts.progressIntervalMs ?? 5000;
     const total = ws.config.killAfterSeconds;
-    const tick = () => cb.progress?.(run.elapsedSeconds, total, latestRecord(ws.logPath));
+    const tick = () => cb.progress?.(run.elapsedSeconds, total, latestLine(ws));
     tick();
     while (!this.closed) {
       const left = deadline - Date.now();
@@ -576,11 +609,11 @@ export class Autoresearch {
       return {
         ...base,
         state: "running" as const,
-        latest: latestRecord(ws.logPath),
+        latest: latestLine(ws),
         next: `Still running. Wait again with run_training {"runId":"${rec.id}"} or parse_metrics {"waitSeconds":50}; nothing else can change the code meanwhile.`,
       };
     }
-    const parsed = parseLogFile(path.join(ws.root, rec.log), config.metric.name);
+    const parsed = parseLogFile(runLogPath(ws, rec), config.metric.name);
     const outcome = this.outcome(ws, rec, parsed);
     return {
       ...base,
@@ -672,7 +705,7 @@ export class Autoresearch {
       if (!facts.unloggedRun) refuse("already_logged", `The last run of ${shortHash(head)} is already logged (line ${rec.loggedLine ?? facts.row?.line}).`, "Go on: reset_to_best after a discard or crash, or apply_patch for the next idea.");
       const description = sanitizeDescription(args.description);
       if (!description) refuse("bad_description", "The description is empty.", 'Describe the experiment in one line, e.g. "baseline" or "raise LR to 0.04".');
-      const parsed = parseLogFile(path.join(ws.root, rec.log), ws.config.metric.name);
+      const parsed = parseLogFile(runLogPath(ws, rec), ws.config.metric.name);
       const o = this.outcome(ws, rec, parsed);
       const status = args.status ?? o.proposed;
       const best = this.bestKept(facts.rows, ws.config.metric.goal);
@@ -686,23 +719,31 @@ export class Autoresearch {
             'Only downgrades are allowed (keep → discard), or keep for an equal value when the change is simpler. Call log_result without "status" to accept the proposal.',
           );
       }
-      if (!fs.existsSync(ws.resultsPath))
-        refuse("results_missing", `${ws.config.results} was deleted; appending now would start a log without its earlier rows.`, `Call start_session {"resume":true}: it restores ${ws.config.results} from the server's copy. Then log_result again.`);
       const row = formatRow({ commit: shortHash(head), value: o.value, memoryGb: o.memoryGb, status, description });
-      rec.pendingRow = { offset: fileSize(ws.resultsPath), text: row };
+      const cannotAppend: (why: string) => never = (why) =>
+        refuse("write_failed", `Could not append to ${ws.config.results} (${why}); nothing was written. The row is: ${row.trimEnd().replace(/\t/g, " | ")}`, "Fix the file or the disk (space, permissions), then call log_result again; the run stays unlogged until then.");
+      let resultsPath: string;
+      try {
+        resultsPath = ws.resultsPath;
+      } catch (e) {
+        cannotAppend(errorMessage(e));
+      }
+      if (!fs.existsSync(resultsPath))
+        refuse("results_missing", `${ws.config.results} was deleted; appending now would start a log without its earlier rows.`, `Call start_session {"resume":true}: it restores ${ws.config.results} from the server's copy. Then log_result again.`);
+      rec.pendingRow = { offset: fileSize(resultsPath), text: row };
       writeRecord(ws.runRecordPath, rec);
       crashPoint("log_result:before-append");
       try {
-        appendDurably(ws.resultsPath, row);
+        this.resultsLog(ws).append(row);
       } catch (e) {
         rec.pendingRow = null;
         writeRecord(ws.runRecordPath, rec);
-        refuse("write_failed", `Could not append to ${ws.config.results} (${errorMessage(e)}); nothing was written. The row is: ${row.trimEnd().replace(/\t/g, " | ")}`, "Fix the file or the disk (space, permissions), then call log_result again; the run stays unlogged until then.");
+        cannotAppend(errorMessage(e));
       }
       crashPoint("log_result:after-append");
       await ws.repo.keepReachable(`${s.tag}/${shortHash(head)}`, head).catch(() => undefined);
-      this.resultsCache = null;
-      const rows = this.results(ws).rows;
+      const results = this.results(ws);
+      const rows = results.rows;
       const line = rows[rows.length - 1]?.line ?? null;
       rec.loggedLine = line;
       rec.pendingRow = null;
@@ -716,7 +757,7 @@ export class Autoresearch {
       const fields = row.trimEnd().split("\t");
       const exp = `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`;
       const newBest = status === "keep";
-      const stall = stallCount(rows);
+      const stall = rows.length - 1 - results.summary.lastKeep;
       const next =
         status === "keep"
           ? "Kept: the branch advances. Next idea: apply_patch."
@@ -754,8 +795,16 @@ export class Autoresearch {
       await ws.repo.resetHard(s.branch, target, () => crashPoint("reset_to_best:after-ref"));
       fs.rmSync(ws.resetIntentPath, { force: true });
       const left = await ws.repo.status();
+      let hash: string | null = null;
+      try {
+        const buf = fs.readFileSync(resolveRegularFile(ws.root, ws.config.editable, "editable file"));
+        hash = Buffer.from(buf.toString("utf8"), "utf8").equals(buf) ? this.remember(buf.toString("utf8")) : contentHash(buf);
+      } catch {
+        /* the leftovers note says what is wrong */
+      }
       return {
         commit: shortHash(target),
+        hash,
         metric: best ? best.value : null,
         droppedCommits: dropped,
         untouched: [ws.config.results, ws.config.log],
@@ -770,16 +819,17 @@ export class Autoresearch {
     const { config } = ws;
     const results = this.results(ws);
     const rows = results.rows;
-    const best = this.bestKept(rows, config.metric.goal);
-    const counts = { keep: 0, discard: 0, crash: 0, other: 0 };
-    for (const r of rows) counts[(r.status in counts ? r.status : "other") as keyof typeof counts]++;
+    // Counts, keeps and the last keep come with the parse: nothing here walks all rows.
+    const { keeps, lastKeep } = results.summary;
+    const counts = { ...results.summary.counts };
+    const best = this.bestKept(keeps, config.metric.goal);
     const n = Math.max(0, Math.min(args.rows ?? 20, 200));
-    const baseline = rows.find((r) => r.status === "keep" && Number.isFinite(r.value)) ?? null;
+    const baseline = keeps[0] ?? null;
     const rec = readRecord(ws.runRecordPath);
     const head = await ws.repo.headOid();
     const branch = await ws.repo.currentBranch();
-    const trajectory = rows.filter((r) => r.status === "keep" && Number.isFinite(r.value)).map((r) => ({ commit: r.commit, metric: r.value, description: r.description }));
-    const stall = stallCount(rows);
+    const trajectory = keeps.map((r) => ({ commit: r.commit, metric: r.value, description: r.description }));
+    const stall = rows.length - 1 - lastKeep;
     const session = this.session;
     return {
       session: session ? { tag: session.tag, branch: session.branch, base: shortHash(session.base) } : null,
@@ -793,7 +843,7 @@ export class Autoresearch {
       sinceLastKeep: stall,
       keepRate: rows.length ? Math.round((counts.keep / rows.length) * 1000) / 1000 : null,
       lastRows: rows.slice(rows.length - Math.min(n, rows.length)).map((r, i, shown) => ({ n: rows.length - shown.length + i + 1, commit: r.commit, metric: r.valueText, memoryGb: r.memoryText, status: r.status, description: r.description })),
-      running: this.active ? { runId: this.active.record.id, commit: shortHash(this.active.record.commit), elapsedSeconds: Math.round(this.active.elapsedSeconds), latest: latestRecord(ws.logPath) } : null,
+      running: this.active ? { runId: this.active.record.id, commit: shortHash(this.active.record.commit), elapsedSeconds: Math.round(this.active.elapsedSeconds), latest: latestLine(ws) } : null,
       lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (this.active ? "running" : "unknown"), logged: !!rec.loggedLine } : null,
       recovered: this.recovered ? `run ${this.recovered.id} was still running when its server died; it was killed when this server started` : null,
       problems: [...(session && !results.exists ? [`${config.results} is missing: start_session {"resume":true} restores it from the server's copy`] : []), ...results.problems, ...this.notes],
@@ -809,7 +859,37 @@ export class Autoresearch {
   /** Stops a run of this server (shutdown); resolves when its tree is gone. */
   async close(): Promise<void> {
     this.closed = true;
+    this.checker?.close();
     if (this.active) await this.active.stop("shutdown").catch(() => undefined);
+  }
+}
+
+/** read_train's answer: the file or a range of it, or (with sinceHash) nothing or a diff. */
+export interface ReadResult {
+  file: string;
+  content: string;
+  startLine: number;
+  endLine: number;
+  totalLines: number;
+  hash: string;
+  truncated: boolean;
+  readonly: boolean;
+  unchanged?: boolean;
+  diffSince?: string;
+  sinceUnknown?: boolean;
+}
+
+/** The log a run wrote; the name comes from a record on disk, so it is checked like any path. */
+function runLogPath(ws: Workspace, rec: RunRecord): string {
+  return rec.log === ws.config.log ? ws.logPath : resolveWritable(ws.root, rec.log, "log");
+}
+
+/** The latest progress line for a progress note: never throws (it runs on a timer). */
+function latestLine(ws: Workspace): string | null {
+  try {
+    return latestRecord(ws.logPath);
+  } catch {
+    return null;
   }
 }
 

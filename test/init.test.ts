@@ -103,6 +103,35 @@ describe("autoresearch-mcp init", () => {
     }
   });
 
+  it("in a git workspace: says which new files to commit, and after that commit start_session starts", async () => {
+    const dir = tmpDir();
+    fs.cpSync(path.join(ROOT, "examples/tiny-lm"), dir, { recursive: true });
+    const env = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" };
+    const git = (...args: string[]) => spawnSync("git", args, { cwd: dir, env, encoding: "utf8" });
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-qm", "init");
+    const r = runInit(dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Not committed yet: .opencode, .claude, opencode.json, .mcp.json. start_session needs a clean work tree");
+    const cmd = r.stdout.split("\n").find((l) => l.trim().startsWith("git add "))!.trim();
+    expect(cmd).toBe('git add .opencode .claude opencode.json .mcp.json && git commit -m "autoresearch: agent setup"');
+    expect(spawnSync("sh", ["-c", cmd], { cwd: dir, env }).status).toBe(0);
+    expect(git("status", "--porcelain").stdout).toBe("");
+    // a second init finds nothing to commit
+    expect(runInit(dir).stdout).not.toContain("Not committed yet");
+
+    const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, "serve"], cwd: dir, stderr: "pipe" });
+    const client = new Client({ name: "init-test", version: "0.0.0" });
+    await client.connect(transport);
+    try {
+      const res = await client.callTool({ name: "start_session", arguments: { tag: "t1" } });
+      expect(res.isError, JSON.stringify(res.content)).toBeFalsy();
+    } finally {
+      await client.close();
+    }
+  });
+
   it("keeps other servers and keys in existing configs", () => {
     const dir = tmpDir();
     const oc = {

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { appendDurably, bestKept, ensureHeader, formatRow, headerFor, lastRowFor, parseResults, readResults, sanitizeDescription } from "../src/results.js";
+import { appendDurably, bestKept, ensureHeader, formatRow, headerFor, lastRowFor, parseResults, readResults, ResultsLog, sanitizeDescription, type ResultRow, type ResultsView } from "../src/results.js";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "arresults-"));
 afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -200,5 +200,197 @@ describe("bestKept / lastRowFor", () => {
   it("lastRowFor finds the last row of a commit", () => {
     expect(lastRowFor(rows, "b2c3d4e")?.status).toBe("discard");
     expect(lastRowFor(rows, "zzzzzzz")).toBeNull();
+  });
+});
+
+describe("ResultsLog: parsed once, then kept in step with the file", () => {
+  const ROW = (c: string, v: string, st = "discard", d = "try") => `${c}\t${v}\t44.0\t${st}\t${d}\n`;
+  const summaryOf = (rows: ResultRow[]) => {
+    const counts = { keep: 0, discard: 0, crash: 0, other: 0 };
+    for (const r of rows) counts[r.status === "keep" || r.status === "discard" || r.status === "crash" ? r.status : "other"]++;
+    return { counts, keeps: rows.filter((r) => r.status === "keep" && Number.isFinite(r.value)), lastKeep: rows.map((r) => r.status).lastIndexOf("keep") };
+  };
+  /** The view is what a full read of the file gives, and its summary matches its rows. */
+  const sameAsFullRead = (v: ResultsView, f: string) => {
+    const { summary, ...file } = v;
+    expect(file).toEqual(readResults(f));
+    expect(summary).toEqual(summaryOf(v.rows));
+  };
+  /** A later mtime, as an editor saving a second later leaves it (the kernel's clock is coarse). */
+  const touchLater = (f: string) => {
+    const t = fs.statSync(f).mtime.getTime() / 1000 + 2;
+    fs.utimesSync(f, t, t);
+  };
+
+  it("an append of its own is parsed from the bytes written, without reading the file", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    sameAsFullRead(log.read(), f);
+    expect(log.last.how).toBe("full");
+    log.append(ROW("d4e5f6a", "0.990000", "keep", "better"));
+    expect(log.last).toEqual({ how: "own-append", bytesRead: 0 });
+    const v = log.read();
+    expect(log.last.how).toBe("cached");
+    sameAsFullRead(v, f);
+    expect(v.rows.at(-1)).toMatchObject({ line: 6, commit: "d4e5f6a", value: 0.99, status: "keep" });
+    expect(v.summary.counts).toEqual({ keep: 3, discard: 1, crash: 1, other: 0 });
+    expect(v.summary.lastKeep).toBe(4);
+  });
+
+  it("its own append after a hand-written partial last line: the newline goes first, the line is whole", () => {
+    const f = tmpFile(HEADER + "baseline\t0.997900\t44.0\tkeep\tbaseline");
+    const log = new ResultsLog(f);
+    expect(log.read().problems.join("\n")).toMatch(/line 2 has no final newline/);
+    log.append(ROW("a1b2c3d", "0.990000"));
+    expect(log.last.how).toBe("own-append");
+    const v = log.read();
+    sameAsFullRead(v, f);
+    expect(v.problems).toEqual([]);
+    expect(v.rows.map((r) => r.line)).toEqual([2, 3]);
+  });
+
+  it("an append behind its back (printf >>) is parsed from the new bytes only, once", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    log.read();
+    fs.appendFileSync(f, ROW("e5f6a7b", "1.010000") + ROW("f6a7b8c", "nan", "crash", "boom"));
+    const v = log.read();
+    expect(log.last.how).toBe("append");
+    sameAsFullRead(v, f);
+    expect(v.problems.join("\n")).toMatch(/line 7: val_bpb "nan" is not a number/);
+    expect(log.read()).toBe(v);
+    expect(log.last.how).toBe("cached");
+  });
+
+  it("a partial last line that grows into a whole one, and rows after it", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    log.read();
+    fs.appendFileSync(f, "e5f6a7b\t1.01");
+    let v = log.read();
+    sameAsFullRead(v, f);
+    expect(v.partialLastLine).toBe(true);
+    expect(v.problems.join("\n")).toMatch(/line 6 has no final newline/);
+    fs.appendFileSync(f, "0000\t44.0\tdiscard\tslower\n" + ROW("f6a7b8c", "1.020000"));
+    v = log.read();
+    expect(log.last.how).toBe("append");
+    sameAsFullRead(v, f);
+    expect(v.partialLastLine).toBe(false);
+    expect(v.rows.at(-2)).toMatchObject({ line: 6, valueText: "1.010000", description: "slower" });
+  });
+
+  it("a truncation behind its back is a full re-read", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    log.read();
+    fs.truncateSync(f, KARPATHY.lastIndexOf("c3d4e5f"));
+    const v = log.read();
+    expect(log.last.how).toBe("full");
+    sameAsFullRead(v, f);
+    expect(v.rows).toHaveLength(3);
+  });
+
+  it("a row changed in place with the same size is found (mtime changed): full re-read", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    log.read();
+    fs.writeFileSync(f, KARPATHY.replace("1.005000\t44.0\tdiscard", "0.985000\t44.0\tdiscard"));
+    touchLater(f);
+    const v = log.read();
+    expect(log.last.how).toBe("full");
+    sameAsFullRead(v, f);
+    expect(v.rows[2].value).toBe(0.985);
+  });
+
+  it("an editor that changed an early row and added one at the end (same inode, larger) is not taken for an append", () => {
+    // Early enough that the changed bytes are far from the old end of the file.
+    const many = HEADER + Array.from({ length: 200 }, (_, i) => ROW(`a${String(i).padStart(6, "0")}`, "1.000000", i === 3 ? "keep" : "discard", `idea ${i}`)).join("");
+    const f = tmpFile(many);
+    const ino = fs.statSync(f).ino;
+    const log = new ResultsLog(f);
+    expect(log.read().summary.counts.keep).toBe(1);
+    fs.writeFileSync(f, many.replace("keep\tidea 3\n", "discard\tidea 3 (noise)\n") + ROW("b0000001", "1.000000"));
+    expect(fs.statSync(f).ino).toBe(ino);
+    const v = log.read();
+    expect(log.last.how).toBe("full");
+    sameAsFullRead(v, f);
+    expect(v.summary.counts).toEqual({ keep: 0, discard: 201, crash: 0, other: 0 });
+    expect(v.summary.lastKeep).toBe(-1);
+  });
+
+  it("a file replaced by another (rename, sed -i) is a full re-read; a deleted one is missing", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    log.read();
+    const other = tmpFile(KARPATHY + ROW("a0a0a0a", "1.100000"));
+    fs.renameSync(other, f);
+    sameAsFullRead(log.read(), f);
+    expect(log.last.how).toBe("full");
+    fs.rmSync(f);
+    expect(log.read()).toMatchObject({ exists: false, rows: [], problems: [], sizeBytes: 0 });
+    fs.writeFileSync(f, HEADER);
+    sameAsFullRead(log.read(), f);
+    expect(log.last.how).toBe("full");
+  });
+
+  it("a byte order mark, CRLF and a partial line stay reported in a full parse's order across appends", () => {
+    const f = tmpFile("\ufeff" + KARPATHY.replace(/\n/g, "\r\n").replace(/\r\n$/, ""));
+    const log = new ResultsLog(f);
+    sameAsFullRead(log.read(), f);
+    log.append(ROW("d4e5f6a", "0.990000", "kept"));
+    const v = log.read();
+    sameAsFullRead(v, f);
+    expect(v.problems[0]).toMatch(/byte order mark/);
+    expect(v.problems[1]).toMatch(/CRLF/);
+    expect(v.problems.join("\n")).toMatch(/line 6: status "kept"/);
+  });
+
+  it("a view handed out earlier does not change when rows are appended", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    const before = log.read();
+    const rows = before.rows.slice();
+    const counts = { ...before.summary.counts };
+    log.append(ROW("d4e5f6a", "0.990000", "keep"));
+    fs.appendFileSync(f, ROW("e5f6a7b", "0.980000", "keep"));
+    expect(log.read().rows).toHaveLength(6);
+    expect(before.rows).toEqual(rows);
+    expect(before.summary.counts).toEqual(counts);
+    expect(before.summary.keeps).toHaveLength(2);
+  });
+
+  it("an unreadable file throws (the caller reports it); once readable again it is read whole", () => {
+    const f = tmpFile(KARPATHY);
+    const log = new ResultsLog(f);
+    log.read();
+    fs.rmSync(f);
+    fs.mkdirSync(f);
+    expect(() => log.read()).toThrow(/EISDIR/);
+    expect(() => log.append(ROW("d4e5f6a", "0.990000"))).toThrow(/EISDIR/);
+    fs.rmdirSync(f);
+    fs.writeFileSync(f, KARPATHY);
+    sameAsFullRead(log.read(), f);
+    expect(log.last.how).toBe("full");
+  });
+
+  it("fuzz: any bytes, appended in any pieces, by it or behind its back, read as a full parse reads them", () => {
+    let seed = 12345;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const atoms = ["\n", "\r\n", "\r", "\t", "keep", "discard", "crash", "commit", "status", "0.99", "nan", " ", "é", "\ufeff", "a1b2c3d"];
+    const bytes = () => {
+      const parts: Buffer[] = [];
+      // now and then a byte of a cut or invalid UTF-8 sequence
+      for (let i = rnd(12); i >= 0; i--) parts.push(rnd(10) === 0 ? Buffer.from([[0xe2, 0x82, 0xff, 0x80][rnd(4)]]) : Buffer.from(atoms[rnd(atoms.length)]));
+      return Buffer.concat(parts);
+    };
+    for (let round = 0; round < 25; round++) {
+      const f = tmpFile(rnd(3) === 0 ? "" : bytes());
+      const log = new ResultsLog(f);
+      for (let step = 0; step < 12; step++) {
+        if (rnd(3) === 0) log.append(formatRow({ commit: "abc1234", value: rnd(2) ? 0.99 : null, memoryGb: 1, status: (["keep", "discard", "crash"] as const)[rnd(3)], description: "x" }));
+        else fs.appendFileSync(f, bytes());
+        sameAsFullRead(log.read(), f);
+      }
+    }
   });
 });
