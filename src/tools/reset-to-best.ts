@@ -19,6 +19,7 @@ export const resetToBestTool = defineTool({
   },
   run: async ({ ar }) => {
     const r = await ar.resetToBest();
-    return { data: r, text: `HEAD is ${r.commit} (metric ${r.metric ?? "n/a"}), ${r.droppedCommits} commit(s) dropped${r.hash ? `; file hash ${r.hash}` : ""}. Next: ${r.next}` };
+    const metricName = (await ar.workspace()).config.metric.name;
+    return { data: r, text: `HEAD is ${r.commit} (${metricName} ${r.metric ?? "n/a"}), ${r.droppedCommits} commit(s) dropped${r.hash ? `; file hash ${r.hash}` : ""}. Next: ${r.next}` };
   },
 });

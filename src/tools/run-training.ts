@@ -38,9 +38,10 @@ export const runTrainingTool = defineTool({
   run: async ({ ar, signal, progress }, args) => {
     const r = await ar.runTraining(args, { signal, progress, canProgress: progress !== undefined });
     if (r.state === "running") return { data: r, text: `Run ${r.runId} of ${r.commit} is running (${r.elapsedSeconds} s)${r.latest ? `: ${r.latest}` : ""}.\nNext: ${r.next}` };
+    const metricName = (await ar.workspace()).config.metric.name;
     const lines = [
       `Run ${r.runId} of ${r.commit} finished in ${r.elapsedSeconds} s (${r.timedOut ? "killed at the hard limit" : r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}).`,
-      r.crashed ? `CRASH: ${r.reason}` : `metric ${r.metric === null ? "none" : r.metric}${r.memoryGb !== null ? `, memory ${r.memoryGb} GB` : ""}${r.reason ? ` (${r.reason})` : ""}`,
+      r.crashed ? `CRASH: ${r.reason}` : `${metricName} ${r.metric === null ? "none" : r.metric}${r.memoryGb !== null ? `, memory ${r.memoryGb} GB` : ""}${r.reason ? ` (${r.reason})` : ""}`,
       `Proposed status: ${r.proposedStatus}.`,
       ...(r.tail && r.tail.length ? ["Last lines of the log:", ...r.tail] : []),
       `Next: ${r.next}`,

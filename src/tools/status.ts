@@ -44,7 +44,7 @@ export const statusTool = defineTool({
       r.running ? `Running: ${r.running.runId} of ${r.running.commit}, ${r.running.elapsedSeconds} s${r.running.latest ? ` | ${r.running.latest}` : ""}` : null,
       r.recovered ? `Note: ${r.recovered}` : null,
       ...r.problems.map((p) => `results.tsv: ${p}`),
-      ...(r.lastRows.length ? ["commit\tmetric\tmem\tstatus\tdescription", ...r.lastRows.map((x) => `${x.commit}\t${x.metric}\t${x.memoryGb}\t${x.status}\t${x.description}`)] : []),
+      ...(r.lastRows.length ? [`commit\t${r.metric}\tmem\tstatus\tdescription`, ...r.lastRows.map((x) => `${x.commit}\t${x.metric}\t${x.memoryGb}\t${x.status}\t${x.description}`)] : []),
       r.advice,
     ].filter((l): l is string => l !== null);
     return { data: r, text: lines.join("\n") };
