@@ -27,6 +27,7 @@ const ZERO_OID = /^0+$/;
 
 export class Repo {
   private cache = {};
+  private readonly diffCache = new Map<string, string[]>();
   private author: Author | null = null;
 
   private constructor(readonly dir: string, readonly gitdir: string) {}
@@ -198,8 +199,18 @@ export class Repo {
   /** Tracked paths whose content differs between two commits. */
   async changedBetween(a: string, b: string): Promise<string[]> {
     if (a === b) return [];
+    // Two commit ids name immutable trees: their diff never changes, and every tool call asks.
+    const key = `${a}..${b}`;
+    const full = /^[0-9a-f]{40}$/;
+    const hit = this.diffCache.get(key);
+    if (hit) return [...hit];
     const out = await this.cli(["diff", "--name-only", "-z", "--no-renames", a, b]);
-    return out.split("\0").filter(Boolean);
+    const paths = out.split("\0").filter(Boolean);
+    if (full.test(a) && full.test(b)) {
+      if (this.diffCache.size >= 256) this.diffCache.delete(this.diffCache.keys().next().value!);
+      this.diffCache.set(key, paths);
+    }
+    return [...paths];
   }
 
   /** Adds patterns to .git/info/exclude (local, never a tracked .gitignore edit). */
