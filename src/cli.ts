@@ -1,9 +1,12 @@
 #!/usr/bin/env node
+import fs from "node:fs";
 import path from "node:path";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { createServer, VERSION } from "./server.js";
-import { Autoresearch } from "./session.js";
+import v8 from "node:v8";
 import { ProtocolRefusal } from "./errors.js";
+
+// Only node built-ins are imported statically: V8 flags set in serve() apply to code compiled
+// after them, so the server, the SDK and zod are loaded with import() once the flags are set.
+const VERSION = (JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 const USAGE = `autoresearch-mcp ${VERSION}
 Usage:
@@ -30,6 +33,15 @@ function fail(msg: string): never {
 }
 
 async function serve(workspace: string) {
+  // Memory (bench figure 4, goal: peak RSS under 100 MB). The server mostly waits, so speed of
+  // generated code matters little. After a few busy seconds V8 grows the young generation to two
+  // 16 MB semi-spaces that then stay resident: a growth factor of 1 keeps it at its initial size
+  // (read at each resize, so it works when set at run time; --max-semi-space-size does not).
+  // --optimize-for-size trims code and heap for what is compiled after it: the modules below.
+  v8.setFlagsFromString("--semi-space-growth-factor=1");
+  v8.setFlagsFromString("--optimize-for-size");
+  const { createServer } = await import("./server.js");
+  const { StdioServerTransport } = await import("@modelcontextprotocol/sdk/server/stdio.js");
   const progressIntervalMs = process.env.AUTORESEARCH_PROGRESS_MS ? Number(process.env.AUTORESEARCH_PROGRESS_MS) : undefined;
   const { server, close } = createServer({ workspace, progressIntervalMs });
   let closing = false;
@@ -73,6 +85,7 @@ async function main() {
     }
     case "status": {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      const { Autoresearch } = await import("./session.js");
       const ar = new Autoresearch(ws);
       const s = await ar.status({ rows: 20 });
       process.stdout.write(JSON.stringify(s, null, 2) + "\n");

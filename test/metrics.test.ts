@@ -325,3 +325,119 @@ describe("latestRecord", () => {
     fs.rmSync(f);
   });
 });
+
+describe("parseLogFile searches raw bytes for the metric key and decodes only around it", () => {
+  /** What parseLogFile means, read the slow way: the whole log decoded and split (fine for logs under 256 KiB). */
+  function reference(file: string, key: string) {
+    const records = splitRecords(new TextDecoder().decode(fs.readFileSync(file)));
+    const metrics = findSummary(records, key) ?? {};
+    const v = metrics[key];
+    const prog = [...records].reverse().map((r) => r.trim()).find((r) => r && isProgressRecord(r));
+    return { metrics, hasMetric: typeof v === "number" && Number.isFinite(v), tail: tailRecords(records), lastProgress: prog ? tailRecords([prog])[0] : null, sizeBytes: fs.statSync(file).size };
+  }
+
+  // mulberry32: the same logs on every run
+  function rng(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it("gives what decoding the whole log gives, on 200 random hostile logs (fuzz, fixed seed)", () => {
+    const rand = rng(20241);
+    const pick = <T,>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+    const big = () => Math.floor(rand() * 30_000);
+    const parts: (() => string | Buffer)[] = [
+      () => progress(Math.floor(rand() * 900)),
+      () => `${pick(["val_bpb", "peak_vram_mb", "depth", "num_steps", "val_bpbx", "xval_bpb"])}:${pick(["", " ", "   "])}${pick(["0.5", "1.25", "nan", "abc", "", "-inf", "3e-2"])}`,
+      () => "---",
+      () => "eval val_bpb: 1.0 (partial)",
+      () => "val_bpb:val_bpb: 2.5",
+      () => "\x1b[32mval_bpb:\x1b[0m 0.75",
+      () => "\x1b]0;title\x07val_bpb: 0.8",
+      () => "\x1b[0m" + " ".repeat(300) + "val_bpb: 0.85",
+      () => "\t val_bpb: 0.9",
+      () => "\ufeffval_bpb: 0.95",
+      () => Buffer.concat([Buffer.alloc(pick([10, 300, 20_000])), Buffer.from("val_bpb: 0.6")]),
+      // (a long `xxx…xval_bpb: 0.7` would be a key/value record of its own, and a block with a
+      // neighbour longer than the 8 KiB decoded around the key is cut there by design)
+      () => "x".repeat(big()) + pick(["", "-val_bpb: 0.7", " val_bpb: 0.7"]),
+      () => Buffer.from([0xff, 0xfe, 0xe4, 0xb8, 0x61, 0xc3]),
+      () => "Traceback (most recent call last):",
+      () => "RuntimeError: boom 学 🚀",
+      () => "",
+    ];
+    const seps = ["\n", "\r", "\r\n", "\n\n"];
+    for (let i = 0; i < 200; i++) {
+      const chunks: Buffer[] = [];
+      const count = 1 + Math.floor(rand() * 40);
+      let bytes = 0;
+      for (let j = 0; j < count && bytes < 100_000; j++) {
+        const p = pick(parts)();
+        const b = typeof p === "string" ? Buffer.from(p) : p;
+        chunks.push(b, Buffer.from(pick(seps)));
+        bytes += b.length + 2;
+      }
+      if (rand() < 0.3) chunks.push(Buffer.from(SUMMARY));
+      if (rand() < 0.3) chunks.pop();
+      const f = path.join(TMP, "fuzz.log");
+      fs.writeFileSync(f, Buffer.concat(chunks));
+      const want = reference(f, "val_bpb");
+      const got = parseLogFile(f, "val_bpb");
+      // compared field by field, shortened: a failing log can be megabytes
+      for (const k of Object.keys(want) as (keyof typeof want)[]) {
+        const [g, w] = [JSON.stringify(got[k]), JSON.stringify(want[k])];
+        if (g !== w) expect(`log ${i} ${k}: ${g.slice(0, 300)}`).toBe(`log ${i} ${k}: ${w.slice(0, 300)}`);
+      }
+    }
+  });
+
+  it("a key split across the first and second read from the end is found", () => {
+    for (const shift of [-1, 0, 1, 3, 6, 7, 8]) {
+      // "val_bpb" starts `shift` bytes before the boundary of the first 64 KiB read from the end
+      const fromKey = (64 << 10) + shift;
+      const summary = SUMMARY.slice(4);
+      const f = tmpLog(progressRun(50) + "\n---\n" + summary + "\n" + "y".repeat(fromKey - summary.length - 1));
+      expect(parseLogFile(f, "val_bpb").metrics, `shift ${shift}`).toEqual(KARPATHY_METRICS);
+    }
+  });
+
+  it("a key record glued to a 1 MB NUL run (a log truncated under its writer) is still the summary", () => {
+    const f = tmpLog(Buffer.concat([Buffer.from(progressRun(5) + "\n---\n"), Buffer.alloc(1 << 20), Buffer.from(SUMMARY.slice(4))]));
+    expect(parseLogFile(f, "val_bpb").metrics).toEqual(KARPATHY_METRICS);
+  });
+
+  it("thousands of non-key hits of the key (and one real summary before them) stay fast and correct", () => {
+    const noise = ["eval val_bpb: 1.0 (partial)", "\x1b[31mval_bpb:\x1b[0m", "x val_bpb: 2"].join("\r");
+    const f = tmpLog(progressRun(5) + "\n" + SUMMARY + (noise + "\r").repeat(60_000));
+    expect(fs.statSync(f).size).toBeGreaterThan(2 << 20);
+    const r = parseLogFile(f, "val_bpb");
+    expect(r.metrics).toEqual(KARPATHY_METRICS);
+    expect(r.tail.length).toBe(50);
+  });
+
+  it("a key that is not an identifier never matches (as the key: value pattern needs one)", () => {
+    expect(parseLogFile(tmpLog("---\nval bpb: 1.0\n"), "val bpb").hasMetric).toBe(false);
+  });
+
+  it("polling a growing 64 MB log without a summary keeps memory flat", () => {
+    const f = path.join(TMP, "flood.log");
+    const chunk = Buffer.from(("\rstep 00001 (0.1%) | loss: 3.2 | \xff\xfe \x00 | dt: 314ms    ").repeat(20_000)).subarray(0, 1 << 20);
+    const fd = fs.openSync(f, "w");
+    for (let i = 0; i < 64; i++) fs.writeSync(fd, chunk);
+    fs.closeSync(fd);
+    parseLogFile(f, "val_bpb");
+    globalThis.gc?.();
+    const before = process.memoryUsage().rss;
+    let r: ReturnType<typeof parseLogFile> | null = null;
+    for (let i = 0; i < 50; i++) r = parseLogFile(f, "val_bpb");
+    const grew = process.memoryUsage().rss - before;
+    fs.rmSync(f);
+    expect(r!.hasMetric).toBe(false);
+    expect(r!.lastProgress).toMatch(/^step 00001/);
+    expect(grew).toBeLessThan(32 << 20);
+  });
+});
