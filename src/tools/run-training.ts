@@ -41,7 +41,7 @@ export const runTrainingTool = defineTool({
     const metricName = (await ar.workspace()).config.metric.name;
     const lines = [
       `Run ${r.runId} of ${r.commit} finished in ${r.elapsedSeconds} s (${r.timedOut ? "killed at the hard limit" : r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}).`,
-      r.crashed ? `CRASH: ${r.reason}` : `${metricName} ${r.metric === null ? "none" : r.metric}${r.memoryGb !== null ? `, memory ${r.memoryGb} GB` : ""}${r.reason ? ` (${r.reason})` : ""}`,
+      r.crashed ? `CRASH: ${r.reason}` : `${metricName} ${r.metric === null ? "none" : r.metric.toFixed(6)}${r.memoryGb !== null ? `, memory ${r.memoryGb.toFixed(1)} GB` : ""}${r.reason ? ` (${r.reason})` : ""}`,
       `Proposed status: ${r.proposedStatus}.`,
       ...(r.tail && r.tail.length ? ["Last lines of the log:", ...r.tail] : []),
       `Next: ${r.next}`,

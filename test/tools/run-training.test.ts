@@ -15,8 +15,11 @@ describe("run_training", () => {
   it("runs the configured argv in the workspace with the config's env, output to run.log only", async () => {
     const train = `import os\nVAL = 0.5\nMEM = 512.0\nprint("cwd:", os.getcwd())\nprint("cuda:", os.environ.get("CUDA_VISIBLE_DEVICES"))\nprint("budget:", os.environ.get("AUTORESEARCH_BUDGET_SECONDS"))\n${SUMMARY}`;
     const { ws, c } = await session({ train, config: fast({ env: { CUDA_VISIBLE_DEVICES: "1" } }) });
-    const r = await ok(c, "run_training");
+    const res = await call(c, "run_training");
+    const r = res.structuredContent!;
     expect(r).toMatchObject({ state: "finished", exitCode: 0, metric: 0.5, memoryGb: 0.5, crashed: false, proposedStatus: "keep", endReason: "exit" });
+    // the text names the metric and prints it as results.tsv will
+    expect(text(res)).toMatch(/^val_bpb 0\.500000, memory 0\.5 GB$/m);
     expect(r.metrics).toMatchObject({ val_bpb: 0.5, training_seconds: 1, num_steps: 5, depth: 8, mfu_percent: 39.8 });
     const log = read(ws, "run.log");
     expect(log).toContain(`cwd: ${ws}`);
