@@ -424,35 +424,26 @@ export class Autoresearch {
       this.assertNoActiveRun();
       const head = await this.assertOnBranch(ws, s);
       await this.assertMayChangeCode(ws, s, head);
-      const v = (await treeViolations(ws.repo, s.base, head, ws.config.editable));
-      if (v.length) this.violationRefusal(v, ws.config.editable);
-      const hasEdits = (args.edits?.length ?? 0) > 0;
-      if (hasEdits === (args.content !== undefined))
-        refuse("bad_patch", hasEdits ? 'Give either "edits" or "content", not both.' : 'Nothing to apply: give "edits" (a list of {old, new}) or "content".', "Retry with one of them.");
-      const abs = resolveRegularFile(ws.root, ws.config.editable, "editable file");
-      const beforeBuf = fs.readFileSync(abs);
-      const before = beforeBuf.toString("utf8");
-      // Bytes that are not UTF-8 would be rewritten as U+FFFD: refuse rather than change them.
-      if (hasEdits && !Buffer.from(before, "utf8").equals(beforeBuf))
-        refuse("not_utf8", `${ws.config.editable} is not valid UTF-8, so an edit would change bytes outside it.`, 'Convert the file to UTF-8, or pass the whole new text as "content".');
-      const hash = contentHash(beforeBuf);
-      if (args.expectedHash && args.expectedHash !== hash)
-        refuse("stale", `${ws.config.editable} changed since you read it (hash ${hash}, you expected ${printable(args.expectedHash, 20)}).`, "Call read_train again and redo the edit on the current text.");
-      let after: string;
-      let matches: string[] = [];
-      if (hasEdits) {
-        try {
-          ({ text: after, matches } = applyEdits(before, args.edits!));
-        } catch (e) {
-          if (e instanceof PatchError) refuse("patch_failed", `Patch not applied (${ws.config.editable} unchanged): ${e.message}`, e.hint);
-          throw e;
-        }
-      } else {
-        if (args.content!.includes("\0")) refuse("patch_failed", "content contains a NUL byte; nothing was written.", "Remove NUL bytes.");
-        after = args.content!;
+      // git status and Python's check run side by side; the tree's violations still come first.
+      const violations = settle(treeViolations(ws.repo, s.base, head, ws.config.editable));
+      const treeFirst = async () => {
+        const v = await violations;
+        if ("error" in v) throw v.error;
+        if (v.value.length) this.violationRefusal(v.value, ws.config.editable);
+      };
+      let edit: ReturnType<Autoresearch["prepareEdit"]>;
+      try {
+        edit = this.prepareEdit(ws, args);
+      } catch (e) {
+        await treeFirst();
+        throw e;
       }
-      if (after === before) refuse("no_change", `The patch leaves ${ws.config.editable} as it is.`, "Give an edit that changes something.");
-      const report = await this.checkSource(ws, s, after);
+      const { abs, before, after, matches } = edit;
+      const checking = settle(this.checkSource(ws, s, after));
+      await treeFirst();
+      const checked = await checking;
+      if ("error" in checked) throw checked.error;
+      const report = checked.value;
       const tmp = `${abs}.autoresearch-tmp`;
       fs.writeFileSync(tmp, after);
       try {
@@ -465,6 +456,37 @@ export class Autoresearch {
       this.remember(before);
       return { file: ws.config.editable, hash: this.remember(after), diff: d.diff, added: d.added, removed: d.removed, matches, syntaxChecked: report.checkedByPython && ws.config.syntaxCheck };
     });
+  }
+
+  /** The new text of the editable file for apply_patch's arguments; refuses what cannot apply. */
+  private prepareEdit(ws: Workspace, args: { edits?: Edit[]; content?: string; expectedHash?: string }) {
+    const hasEdits = (args.edits?.length ?? 0) > 0;
+    if (hasEdits === (args.content !== undefined))
+      refuse("bad_patch", hasEdits ? 'Give either "edits" or "content", not both.' : 'Nothing to apply: give "edits" (a list of {old, new}) or "content".', "Retry with one of them.");
+    const abs = resolveRegularFile(ws.root, ws.config.editable, "editable file");
+    const beforeBuf = fs.readFileSync(abs);
+    const before = beforeBuf.toString("utf8");
+    // Bytes that are not UTF-8 would be rewritten as U+FFFD: refuse rather than change them.
+    if (hasEdits && !Buffer.from(before, "utf8").equals(beforeBuf))
+      refuse("not_utf8", `${ws.config.editable} is not valid UTF-8, so an edit would change bytes outside it.`, 'Convert the file to UTF-8, or pass the whole new text as "content".');
+    const hash = contentHash(beforeBuf);
+    if (args.expectedHash && args.expectedHash !== hash)
+      refuse("stale", `${ws.config.editable} changed since you read it (hash ${hash}, you expected ${printable(args.expectedHash, 20)}).`, "Call read_train again and redo the edit on the current text.");
+    let after: string;
+    let matches: string[] = [];
+    if (hasEdits) {
+      try {
+        ({ text: after, matches } = applyEdits(before, args.edits!));
+      } catch (e) {
+        if (e instanceof PatchError) refuse("patch_failed", `Patch not applied (${ws.config.editable} unchanged): ${e.message}`, e.hint);
+        throw e;
+      }
+    } else {
+      if (args.content!.includes("\0")) refuse("patch_failed", "content contains a NUL byte; nothing was written.", "Remove NUL bytes.");
+      after = args.content!;
+    }
+    if (after === before) refuse("no_change", `The patch leaves ${ws.config.editable} as it is.`, "Give an edit that changes something.");
+    return { abs, before, after, matches };
   }
 
   /** Syntax and dependency rules on a candidate source; refuses with the reason. */
@@ -538,13 +560,13 @@ export class Autoresearch {
       if (other && !other.exit && other.serverPid !== process.pid && pidAlive(other.serverPid))
         refuse("run_in_progress", `Run ${other.id} is in progress in another autoresearch-mcp server (pid ${other.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
       const head = await this.assertOnBranch(ws, s);
-      const status = await ws.repo.status();
+      // Work tree and committed history are checked side by side (two git processes at once).
+      const [status, committed] = await Promise.all([ws.repo.status(), treeViolations(ws.repo, s.base, head, ws.config.editable, [])]);
       if (status.length) {
         const v = await treeViolations(ws.repo, s.base, head, ws.config.editable, status);
         if (v.length) this.violationRefusal(v, ws.config.editable);
         refuse("dirty_tree", `${ws.config.editable} has uncommitted changes; the code that runs must be the code that is logged.`, "Call commit first (or reset_to_best to drop the changes).");
       }
-      const committed = await treeViolations(ws.repo, s.base, head, ws.config.editable, []);
       if (committed.length) this.violationRefusal(committed, ws.config.editable);
       const { unloggedRun } = await this.headFacts(ws, head);
       if (unloggedRun)
@@ -862,6 +884,14 @@ export class Autoresearch {
     this.checker?.close();
     if (this.active) await this.active.stop("shutdown").catch(() => undefined);
   }
+}
+
+/** A promise's outcome as a value, so two checks can run side by side and be reported in order. */
+function settle<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 /** read_train's answer: the file or a range of it, or (with sinceHash) nothing or a diff. */
