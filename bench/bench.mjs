@@ -101,7 +101,10 @@ async function main() {
     leftovers: left.length === 0 ? "none" : left.map((p) => `${p.pid} ${p.cmd}`).join(", "),
     notes,
   };
-  const { markdown, summary } = renderReport(data, meta);
+  const rendered = renderReport(data, meta);
+  const summary = rendered.summary;
+  // The report is meant to be committed and shared: no home directory or temp paths of this machine.
+  const markdown = rendered.markdown.split(os.homedir()).join("~").replace(/\/tmp\/arbench-[\w.-]+/g, "<tmp workspace>");
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(outFile, markdown + "\n");
   const raw = path.join(ROOT, "bench", "out", `${path.basename(outFile, ".md")}.json`);
