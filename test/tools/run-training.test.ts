@@ -29,7 +29,8 @@ describe("run_training", () => {
   });
 
   it("kills the whole tree at the hard limit, including grandchildren ignoring SIGTERM; timed out is a discard", async () => {
-    const { ws, c } = await session({ train: treeScript({ children: 4, ignoreTerm: true }), config: fast() });
+    // A limit of 3 s leaves the 5 Pythons time to start and print their pids on a loaded machine.
+    const { ws, c } = await session({ train: treeScript({ children: 4, ignoreTerm: true }), config: fast({ killAfterSeconds: 3 }) });
     const r = await ok(c, "run_training");
     expect(r).toMatchObject({ state: "finished", timedOut: true, endReason: "limit", proposedStatus: "discard", crashed: false });
     expect(r.killLatencyMs).toBeGreaterThanOrEqual(0);
@@ -37,14 +38,14 @@ describe("run_training", () => {
     expect(pids.length).toBe(5);
     for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false);
     expect(groupGone(pids[0])).toBe(true);
-    expect(await refused(c, "log_result", { description: "hangs", status: "keep" })).toMatch(/proposes "discard" \(killed at the hard limit of 1\.5 s/);
+    expect(await refused(c, "log_result", { description: "hangs", status: "keep" })).toMatch(/proposes "discard" \(killed at the hard limit of 3 s/);
     const logged = await ok(c, "log_result", { description: "hangs" });
     expect(logged.row).toMatchObject({ status: "discard", metric: "0.000000" });
     expect(await refused(c, "log_result", { description: "again" })).toMatch(/already logged/);
   });
 
   it("finds a process that left the group with setsid (environment marker)", async () => {
-    const { ws, c } = await session({ train: treeScript({ escape: true }), config: fast() });
+    const { ws, c } = await session({ train: treeScript({ escape: true }), config: fast({ killAfterSeconds: 3 }) });
     await ok(c, "run_training");
     const pids = pidsInLog(ws);
     expect(pids.length).toBe(2);
