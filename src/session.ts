@@ -868,7 +868,7 @@ export class Autoresearch {
       running: this.active ? { runId: this.active.record.id, commit: shortHash(this.active.record.commit), elapsedSeconds: Math.round(this.active.elapsedSeconds), latest: latestLine(ws) } : null,
       lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (this.active ? "running" : "unknown"), logged: !!rec.loggedLine } : null,
       recovered: this.recovered ? `run ${this.recovered.id} was still running when its server died; it was killed when this server started` : null,
-      problems: [...(session && !results.exists ? [`${config.results} is missing: start_session {"resume":true} restores it from the server's copy`] : []), ...results.problems, ...this.notes],
+      problems: capList([...(session && !results.exists ? [`${config.results} is missing: start_session {"resume":true} restores it from the server's copy`] : []), ...results.problems, ...this.notes], 20),
       trajectory,
       advice: !session
         ? "No session: call start_session."
@@ -884,6 +884,11 @@ export class Autoresearch {
     this.checker?.close();
     if (this.active) await this.active.stop("shutdown").catch(() => undefined);
   }
+}
+
+/** The first `max` entries and a count of the rest: a badly hand-edited results.tsv must not flood the agent's context. */
+function capList(items: string[], max: number): string[] {
+  return items.length <= max ? items : [...items.slice(0, max), `… and ${items.length - max} more`];
 }
 
 /** A promise's outcome as a value, so two checks can run side by side and be reported in order. */

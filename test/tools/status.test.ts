@@ -46,4 +46,14 @@ describe("status", () => {
     expect(st.best).toMatchObject({ commit: "baseline", metric: 0.9979 });
     expect(fs.readFileSync(file).equals(before)).toBe(true);
   });
+
+  it("lists at most 20 problems of a badly edited results.tsv, with a count of the rest", async () => {
+    const { ws, c } = await session({ tag: "s" });
+    const bad = Array.from({ length: 300 }, (_, i) => `c${i}\tnot-a-number\t1.0\tdiscard\tx\n`).join("");
+    fs.writeFileSync(path.join(ws, "results.tsv"), "commit\tval_bpb\tmemory_gb\tstatus\tdescription\nbaseline\t0.997900\t44.0\tkeep\tbaseline\n" + bad);
+    const st = await ok(c, "status");
+    expect(st.problems).toHaveLength(21);
+    expect(st.problems[20]).toMatch(/^… and \d+ more$/);
+    expect(st.counts.total).toBe(301);
+  });
 });
