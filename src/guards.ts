@@ -161,6 +161,7 @@ export class SourceChecker {
         };
         proc.stdout!.on("data", onData);
         proc.stdout!.on("end", onEnd);
+        if (proc.stdout!.readableEnded) onEnd();
       });
       proc.stdin!.write(JSON.stringify({ name: fileName, size: buf.length }) + "\n");
       proc.stdin!.write(buf);
@@ -176,7 +177,11 @@ export class SourceChecker {
   }
 
   private start(): ReturnType<typeof execa> {
-    if (this.proc && this.proc.exitCode === null && !this.proc.killed) return this.proc;
+    // A checker killed from outside (pkill python, the OOM killer) has exitCode null and a
+    // signalCode, or its stdout has ended: start a fresh one rather than wait on a dead pipe.
+    const p = this.proc;
+    if (p && p.exitCode === null && p.signalCode === null && !p.killed && !p.stdout?.readableEnded) return p;
+    this.proc = null;
     const proc = execa(this.python, ["-I", "-S", "-c", INSPECT_PY, "--serve"], { stdin: "pipe", stdout: "pipe", stderr: "ignore", buffer: false, reject: false, cleanup: true });
     proc.catch(() => undefined);
     proc.on("error", () => {
@@ -184,6 +189,9 @@ export class SourceChecker {
       this.broken = true;
     });
     proc.stdin!.on("error", () => undefined);
+    proc.on("exit", () => {
+      if (this.proc === proc) this.proc = null;
+    });
     // The checker must not keep the server alive on its own.
     proc.unref();
     (proc.stdin as unknown as { unref?: () => void }).unref?.();

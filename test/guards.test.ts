@@ -144,6 +144,24 @@ describe("SourceChecker (one long-lived python3 for every check)", () => {
     }
   });
 
+  it("a checker killed from outside between checks (pkill python, OOM killer) is replaced at the next check", async () => {
+    const checker = new SourceChecker(PY);
+    try {
+      await checker.inspect("import json\n", "train.py");
+      const pid = (checker as unknown as { proc: { pid: number } }).proc.pid;
+      process.kill(pid, "SIGKILL");
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await checker.inspect("import os\n", "train.py");
+      expect(r).toEqual({ syntaxError: null, imports: ["os"], computedImports: 0, checkedByPython: true });
+      // answered by a fresh checker, not by the one-shot fallback after the dead pipe's 30 s timeout
+      // (that path closes the checker: proc would be null here)
+      expect((checker as unknown as { proc: { pid: number } | null }).proc?.pid).toBeGreaterThan(0);
+      expect((checker as unknown as { proc: { pid: number } }).proc.pid).not.toBe(pid);
+    } finally {
+      checker.close();
+    }
+  });
+
   it("without a Python it falls back to the scanner, as the one-shot check does", async () => {
     const checker = new SourceChecker("no-such-python-xyz");
     try {
