@@ -381,8 +381,17 @@ export function ensureHeader(file: string, metric: string): boolean {
  */
 export function appendDurably(file: string, text: string): { written: Buffer; stat: fs.Stats } {
   let prefix = "";
+  // Never through a symlink, never blocking on a FIFO: only a plain file is appended to.
+  const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  const plain = (fd: number) => {
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw new Error(`${file} is not a regular file`);
+    }
+    return fd;
+  };
   try {
-    const fdr = fs.openSync(file, "r");
+    const fdr = plain(fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
     try {
       const size = fs.fstatSync(fdr).size;
       if (size > 0) {
@@ -396,7 +405,7 @@ export function appendDurably(file: string, text: string): { written: Buffer; st
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  const fd = fs.openSync(file, "a");
+  const fd = plain(fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644));
   try {
     const buf = Buffer.from(prefix + text, "utf8");
     const n = fs.writeSync(fd, buf, 0, buf.length);

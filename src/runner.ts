@@ -84,7 +84,14 @@ export function writeRecord(file: string, rec: RunRecord): void {
 
 export function readRecord(file: string): RunRecord | null {
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as RunRecord;
+    // A FIFO or a link planted here must neither block the server nor lead it elsewhere.
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      if (!fs.fstatSync(fd).isFile()) return null;
+      return JSON.parse(fs.readFileSync(fd, "utf8")) as RunRecord;
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return null;
   }
@@ -197,8 +204,11 @@ export class ActiveRun {
       rec.exit = { code: null, signal: null, timedOut: false, reason: "spawn-failed", error: spawnError ?? "spawn failed", survivors: 0 };
     }
     rec.endedAt = Date.now();
-    writeRecord(this.spec.recordFile, rec);
-    watchdog.release(rec.id);
+    try {
+      writeRecord(this.spec.recordFile, rec);
+    } finally {
+      watchdog.release(rec.id);
+    }
     return rec;
   }
 }
@@ -211,22 +221,31 @@ export class ActiveRun {
  */
 class Watchdog {
   private proc: ReturnType<typeof execa> | null = null;
+  /** the live runs, replayed to a new watchdog if the old one died (killed from outside) */
+  private readonly live = new Map<string, string>();
 
   watch(runId: string, pgid: number, graceSeconds: number): void {
-    this.send(`watch ${runId} ${pgid} ${graceSeconds}`);
+    const line = `watch ${runId} ${pgid} ${graceSeconds}`;
+    this.live.set(runId, line);
+    this.send(line);
   }
 
   release(runId: string): void {
+    this.live.delete(runId);
     if (this.proc) this.send(`release ${runId}`, false);
   }
 
   private send(line: string, start = true): void {
     try {
-      if (!this.proc || this.proc.exitCode !== null || this.proc.killed || this.proc.stdin?.destroyed) {
+      const p = this.proc;
+      if (!p || p.exitCode !== null || p.signalCode !== null || p.killed || p.stdin?.destroyed) {
         if (!start) return;
         this.proc = this.spawn();
+        // A fresh watchdog learns every live run (the line itself is one of them).
+        for (const l of this.live.values()) this.proc.stdin!.write(`${l}\n`);
+        return;
       }
-      this.proc.stdin!.write(`${line}\n`);
+      p.stdin!.write(`${line}\n`);
     } catch {
       /* without a watchdog the next server start still cleans up */
     }
@@ -235,8 +254,13 @@ class Watchdog {
   private spawn(): ReturnType<typeof execa> {
     const w = execa(process.execPath, [WATCHDOG, String(process.pid)], { detached: true, stdin: "pipe", stdout: "ignore", stderr: "ignore", reject: false, cleanup: false, buffer: false });
     void w.catch(() => undefined);
+    const born = Date.now();
     w.on("exit", () => {
-      if (this.proc === w) this.proc = null;
+      if (this.proc !== w) return;
+      this.proc = null;
+      // Killed from outside while runs are live: a new one takes them over at once (not again
+      // and again if it cannot even start).
+      if (this.live.size && Date.now() - born > 1000) this.send("", true);
     });
     w.stdin!.on("error", () => undefined);
     // It must not keep the server alive on its own.

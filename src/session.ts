@@ -67,6 +67,8 @@ export class Autoresearch {
   private readonly lock = new Lock();
   private closed = false;
   private checker: SourceChecker | null = null;
+  private interruptedFinished = false;
+  private finishing: Promise<void> | null = null;
   /** texts of the editable file this server has shown or written, by hash, for read_train's sinceHash */
   private readonly versions = new Map<string, string>();
 
@@ -76,20 +78,33 @@ export class Autoresearch {
 
   /** Opens (once) the workspace; config errors surface on every call until fixed. */
   async workspace(): Promise<Workspace> {
-    if (this.ws) return this.ws;
-    let ws: Workspace;
-    try {
-      ws = await openWorkspace(this.dir);
-    } catch (e) {
-      refuse("workspace", errorMessage(e), "Fix the workspace (autoresearch.json or the git repository), then call the tool again.");
+    if (!this.ws) {
+      let ws: Workspace;
+      try {
+        ws = await openWorkspace(this.dir);
+      } catch (e) {
+        refuse("workspace", errorMessage(e), "Fix the workspace (autoresearch.json or the git repository), then call the tool again.");
+      }
+      // A run left behind by a server that died is killed and closed before anything else.
+      this.recovered = await recoverStaleRun(ws.runRecordPath, ws.config.graceSeconds).catch(() => null);
+      this.ws = ws;
+      const saved = readJson<SessionInfo>(ws.sessionPath);
+      if (saved && (await ws.repo.currentBranch()) === saved.branch) this.session = saved;
     }
-    // A run left behind by a server that died is killed and closed before anything else.
-    this.recovered = await recoverStaleRun(ws.runRecordPath, ws.config.graceSeconds).catch(() => null);
-    this.ws = ws;
-    const saved = readJson<SessionInfo>(ws.sessionPath);
-    if (saved && (await ws.repo.currentBranch()) === saved.branch) this.session = saved;
-    await this.finishInterrupted(ws);
-    return ws;
+    // Until the interrupted work is finished (it can fail, e.g. results.tsv swapped for a symlink),
+    // every call tries again and says why it cannot; the intents stay on disk meanwhile.
+    if (!this.interruptedFinished) {
+      const ws = this.ws;
+      this.finishing ??= this.finishInterrupted(ws)
+        .then(() => {
+          this.interruptedFinished = true;
+        })
+        .finally(() => {
+          this.finishing = null;
+        });
+      await this.finishing;
+    }
+    return this.ws;
   }
 
   /**
@@ -151,8 +166,25 @@ export class Autoresearch {
     });
   }
 
+  /**
+   * Without session.json or rows, the base is where the server's own commits ("<tag>: ...")
+   * start: the parent of the oldest of them on the branch, or the tip when there are none.
+   */
+  private async baseFromHistory(ws: Workspace, tip: string, tag: string): Promise<string> {
+    const commits = await ws.repo.log(tip, undefined, 1000).catch(() => []);
+    let base = tip;
+    for (const c of commits) {
+      if (!c.message.startsWith(`${tag}: `) || c.parents.length !== 1) break;
+      base = c.parents[0];
+    }
+    return base;
+  }
+
   private async create(ws: Workspace, tag: string, branch: string, head: string) {
     const { repo, config } = ws;
+    // Paths the session writes are checked before anything changes (no half-made session).
+    void ws.resultsPath;
+    void ws.logPath;
     if (await repo.branchOid(branch))
       refuse("branch_exists", `Branch ${branch} already exists.`, `Pick a new tag, or continue it with start_session {"tag":"${tag}","resume":true}.`);
     if (!(await repo.readFileAt(head, config.editable))) refuse("untracked_editable", `${config.editable} is not committed.`, `Commit ${config.editable} first, then start the session.`);
@@ -189,6 +221,8 @@ export class Autoresearch {
 
   private async resume(ws: Workspace, tag: string, branch: string) {
     const { repo, config } = ws;
+    void ws.resultsPath;
+    void ws.logPath;
     const tip = await repo.branchOid(branch);
     if (!tip) refuse("no_branch", `Branch ${branch} does not exist, so there is nothing to resume.`, `Start it with start_session {"tag":"${tag}"}.`);
     const current = await repo.currentBranch();
@@ -214,7 +248,7 @@ export class Autoresearch {
     const saved = readJson<SessionInfo>(ws.sessionPath);
     let base = saved?.branch === branch ? saved.base : null;
     if (!base && results.rows[0]) base = await repo.expand(results.rows[0].commit);
-    if (!base) base = await repo.readCommit(tip).then((c) => c.parents[0] ?? tip).catch(() => tip);
+    if (!base) base = await this.baseFromHistory(ws, tip, tag);
     if (!fs.existsSync(ws.resultsMirrorPath)) fs.copyFileSync(ws.resultsPath, ws.resultsMirrorPath);
     const info: SessionInfo = { tag, branch, base, createdAt: saved?.createdAt ?? new Date().toISOString() };
     writeJson(ws.sessionPath, info);
@@ -327,7 +361,26 @@ export class Autoresearch {
   }
 
   /** The rules for changing code: not on top of a discard, not after a failed crash fix, not with an unlogged run. */
+  /**
+   * The rules read results.tsv: when it is missing or unreadable the server cannot tell a discard
+   * from a keep, so it refuses rather than treat it as empty (a reset to the base would drop every
+   * kept commit).
+   */
+  private requireResults(ws: Workspace): void {
+    const name = ws.config.results;
+    const resume = `Call start_session {"resume":true}: it restores ${name} from the server's copy.`;
+    let file: ResultsView;
+    try {
+      file = this.resultsLog(ws).read();
+    } catch (e) {
+      if (e instanceof ProtocolRefusal) throw e;
+      refuse("results_unreadable", `${name} cannot be read (${errorMessage(e)}); the rules need its rows.`, `Make it a readable plain file again, or move it away and ${resume.charAt(0).toLowerCase()}${resume.slice(1)}`);
+    }
+    if (!file.exists) refuse("results_missing", `${name} was deleted; the rules need its rows (which commits were kept or discarded).`, resume);
+  }
+
   private async assertMayChangeCode(ws: Workspace, s: SessionInfo, head: string) {
+    this.requireResults(ws);
     const { rows, row, unloggedRun } = await this.headFacts(ws, head);
     if (unloggedRun)
       refuse("unlogged_run", `The run of ${shortHash(head)} is finished but not logged in ${ws.config.results}.`, "Call log_result first: every run is logged before the code changes.");
@@ -370,7 +423,14 @@ export class Autoresearch {
     const hash = contentHash(Buffer.from(text, "utf8"));
     this.versions.delete(hash);
     this.versions.set(hash, text);
-    if (this.versions.size > 64) this.versions.delete(this.versions.keys().next().value!);
+    // Bounded in count and in characters (a 2 MB train.py must not pile up 64 copies).
+    let chars = 0;
+    for (const t of this.versions.values()) chars += t.length;
+    while (this.versions.size > 1 && (this.versions.size > 64 || chars > 8_000_000)) {
+      const oldest = this.versions.keys().next().value!;
+      chars -= this.versions.get(oldest)!.length;
+      this.versions.delete(oldest);
+    }
     return hash;
   }
 
@@ -444,8 +504,15 @@ export class Autoresearch {
       const checked = await checking;
       if ("error" in checked) throw checked.error;
       const report = checked.value;
+      // Written beside the file and renamed over it; never through a link planted at the tmp name.
       const tmp = `${abs}.autoresearch-tmp`;
-      fs.writeFileSync(tmp, after);
+      fs.rmSync(tmp, { force: true });
+      const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+      try {
+        fs.writeFileSync(fd, after);
+      } finally {
+        fs.closeSync(fd);
+      }
       try {
         fs.chmodSync(tmp, fs.statSync(abs).mode);
       } catch {
@@ -560,6 +627,7 @@ export class Autoresearch {
       if (other && !other.exit && other.serverPid !== process.pid && pidAlive(other.serverPid))
         refuse("run_in_progress", `Run ${other.id} is in progress in another autoresearch-mcp server (pid ${other.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
       const head = await this.assertOnBranch(ws, s);
+      this.requireResults(ws);
       // Work tree and committed history are checked side by side (two git processes at once).
       const [status, committed] = await Promise.all([ws.repo.status(), treeViolations(ws.repo, s.base, head, ws.config.editable, [])]);
       if (status.length) {
@@ -592,9 +660,11 @@ export class Autoresearch {
         refuse("bad_log", `Not started: ${errorMessage(e)}.`, `Remove ${config.log} (the server recreates it as a plain file), then call run_training again.`);
       }
       this.active = run;
-      void run.done.finally(() => {
-        if (this.active === run) this.active = null;
-      });
+      void run.done
+        .finally(() => {
+          if (this.active === run) this.active = null;
+        })
+        .catch(() => undefined); // callers awaiting run.done see the error; no unhandled rejection here
       return { kind: "started" as const, run };
     });
     const ws = await this.workspace();
@@ -806,6 +876,7 @@ export class Autoresearch {
       const { ws, s } = await this.requireSession();
       this.assertNoActiveRun();
       const head = await this.assertOnBranch(ws, s);
+      this.requireResults(ws);
       const facts = await this.headFacts(ws, head);
       if (facts.unloggedRun) refuse("unlogged_run", `The run of ${shortHash(head)} is not logged yet; a reset now would lose it.`, "Call log_result first, then reset_to_best.");
       const best = this.bestKept(facts.rows, ws.config.metric.goal);

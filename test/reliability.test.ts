@@ -109,6 +109,64 @@ describe("faults while logging", () => {
   });
 });
 
+describe("results.tsv missing or unreadable: the rules refuse instead of reading it as empty", () => {
+  it("deleted (git clean -fdx) or swapped for a symlink after a discard: reset_to_best and apply_patch refuse; no kept commit is dropped", async () => {
+    const { ws, c } = await session({ baseline: true });
+    await experiment(c, "LR = 0.04", "LR = 0.045", "better");
+    const best = headShort(ws);
+    await experiment(c, "LR = 0.045", "LR = 0.02", "worse");
+    const discarded = headShort(ws);
+    const saved = read(ws, "results.tsv");
+    for (const swap of ["delete", "symlink"]) {
+      fs.rmSync(path.join(ws, "results.tsv"), { force: true });
+      if (swap === "symlink") {
+        fs.writeFileSync(path.join(ws, "elsewhere.tsv"), saved);
+        fs.symlinkSync("elsewhere.tsv", path.join(ws, "results.tsv"));
+      }
+      const why = swap === "delete" ? /results\.tsv was deleted[\s\S]*start_session \{"resume":true\}/ : /results\.tsv" is a symlink/;
+      expect(await refused(c, "reset_to_best")).toMatch(why);
+      expect(await refused(c, "apply_patch", { edits: [{ old: "LR = 0.02", new: "LR = 0.03" }] })).toMatch(why);
+      expect(headShort(ws)).toBe(discarded);
+      fs.rmSync(path.join(ws, "results.tsv"), { force: true });
+      fs.rmSync(path.join(ws, "elsewhere.tsv"), { force: true });
+    }
+    await ok(c, "start_session", { resume: true });
+    expect(read(ws, "results.tsv")).toBe(saved);
+    await ok(c, "reset_to_best");
+    expect(headShort(ws)).toBe(best);
+  });
+
+  it("a symlinked results.tsv at start: refused before the branch is made, and a fresh start works once it is a plain file", async () => {
+    const { makeWorkspace } = await import("./helpers/workspace.js");
+    const ws = makeWorkspace();
+    fs.writeFileSync(path.join(ws, "..", `${path.basename(ws)}-results.tsv`), "");
+    fs.symlinkSync(path.join(ws, "..", `${path.basename(ws)}-results.tsv`), path.join(ws, "results.tsv"));
+    fs.appendFileSync(path.join(ws, ".git", "info", "exclude"), "results.tsv\n");
+    const { c } = await restart(ws);
+    expect(await refused(c, "start_session", { tag: "s1" })).toMatch(/results\.tsv" is a symlink|leaves the workspace|outside the workspace/);
+    expect(git(ws, "branch", "--list", "autoresearch/*").trim()).toBe("");
+    fs.rmSync(path.join(ws, "results.tsv"));
+    fs.rmSync(path.join(ws, "..", `${path.basename(ws)}-results.tsv`));
+    await ok(c, "start_session", { tag: "s1" });
+  });
+
+  it("an interrupted row append that cannot be finished (results.tsv a symlink) is retried on every call until it can", async () => {
+    const { ws, c, srv } = await session({ env: { AUTORESEARCH_TEST_CRASH_AT: "log_result:after-append" } });
+    await ok(c, "run_training");
+    await killedAt(c, srv.pid()!, "log_result", { description: "baseline" });
+    const saved = read(ws, "results.tsv");
+    fs.renameSync(path.join(ws, "results.tsv"), path.join(ws, "kept.tsv"));
+    fs.symlinkSync("kept.tsv", path.join(ws, "results.tsv"));
+    const again = await restart(ws);
+    for (let i = 0; i < 2; i++) expect(await refused(again.c, "status")).toMatch(/results\.tsv" is a symlink/);
+    fs.rmSync(path.join(ws, "results.tsv"));
+    fs.renameSync(path.join(ws, "kept.tsv"), path.join(ws, "results.tsv"));
+    expect((await ok(again.c, "status")).problems.join("\n")).toMatch(/counted as logged/);
+    expect(await refused(again.c, "log_result", { description: "baseline" })).toMatch(/already logged \(line 2\)/);
+    expect(read(ws, "results.tsv")).toBe(saved);
+  });
+});
+
 describe("the agent working behind the server's back", () => {
   it("git checkout of another branch: refused with how to get back", async () => {
     const { ws, c } = await session({ baseline: true });

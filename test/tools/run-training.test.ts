@@ -200,4 +200,31 @@ describe("server shutdown and death take the training tree with them", () => {
     expect(git(ws, "status", "--porcelain")).toBe("");
     void sleep;
   });
+
+  it("the watchdog killed from outside mid-run is replaced: a SIGKILLed server still takes the tree with it", async () => {
+    const { ws, c, srv } = await session({ ...slowTree(), baseline: false });
+    await ok(c, "run_training", { wait: false });
+    await waitUntil(() => pidsInLog(ws).length === 3);
+    const pids = pidsInLog(ws);
+    const watchdogs = () =>
+      fs
+        .readdirSync("/proc")
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const argv = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+            return argv.some((a) => a.endsWith("watchdog.js")) && argv.includes(String(srv.pid()));
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    await sleep(1200); // a watchdog that dies young is not respawned (it could not start at all)
+    const [first] = watchdogs();
+    expect(first).toBeGreaterThan(0);
+    process.kill(first, "SIGKILL");
+    expect(await waitUntil(() => watchdogs().some((p) => p !== first), 10_000)).toBe(true);
+    process.kill(srv.pid()!, "SIGKILL");
+    expect(await waitUntil(() => pids.every((p) => !alive(p)), 15_000)).toBe(true);
+  });
 });
