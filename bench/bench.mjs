@@ -11,22 +11,25 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { parseArgs } from "node:util";
 import * as lib from "./lib.mjs";
 import { PY, ROOT, SERVER, cleanupAll, leftoverProcesses, now, sleep, waitUntil } from "./lib.mjs";
 import { figBytes, figCycle, figDuty, figKill, figScale, resolvePython, versions } from "./figures.mjs";
 import { renderReport } from "./report.mjs";
 
-const argv = process.argv.slice(2);
-const opt = (name) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const quick = argv.includes("--quick");
-const only = opt("--only")?.split(",").map(Number) ?? [1, 2, 3, 4, 5];
-if (opt("--python")) PY.cmd = opt("--python");
-if (opt("--cli")) lib.useCli(opt("--cli"));
-if (opt("--node-args")) SERVER.nodeArgs = opt("--node-args").split(/\s+/).filter(Boolean);
-const outFile = path.resolve(opt("--out") ?? (quick ? path.join(ROOT, "bench", "out", "results-quick.md") : path.join(ROOT, "bench", "results.md")));
+let args;
+try {
+  args = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" }, out: { type: "string" }, python: { type: "string" }, "node-args": { type: "string" }, cli: { type: "string" } } }).values;
+} catch (e) {
+  process.stderr.write(`bench: ${e.message} (see the options at the top of bench/bench.mjs)\n`);
+  process.exit(2);
+}
+const quick = !!args.quick;
+const only = args.only?.split(",").map(Number) ?? [1, 2, 3, 4, 5];
+if (args.python) PY.cmd = args.python;
+if (args.cli) lib.useCli(args.cli);
+if (args["node-args"]) SERVER.nodeArgs = args["node-args"].split(/\s+/).filter(Boolean);
+const outFile = path.resolve(args.out ?? (quick ? path.join(ROOT, "bench", "out", "results-quick.md") : path.join(ROOT, "bench", "results.md")));
 
 const MB = 1 << 20;
 const CONFIG = quick

@@ -24,6 +24,7 @@
 // opencode resetting its 60 s timer on progress. --offline points opencode's npm at a dead
 // registry (after the install), as on a machine without network. Env: OPENCODE_VERSION.
 
+import { parseArgs } from "node:util";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -44,33 +45,33 @@ const EXPERIMENT = "raise ORDER from 3 to 5 bytes of context";
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const argv = process.argv.slice(2);
-const flag = (name) => {
-  const i = argv.indexOf(name);
-  if (i < 0) return false;
-  argv.splice(i, 1);
-  return true;
-};
-const option = (name) => {
-  const i = argv.indexOf(name);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  if (v === undefined) usage(`${name} needs a value`);
-  argv.splice(i, 2);
-  return v;
-};
 function usage(msg) {
   console.error(`e2e-opencode: ${msg}\nusage: node scripts/e2e-opencode.mjs [--opencode-version V] [--mcp-timeout MS|none] [--sleep S] [--limit S] [--offline] [--keep] [--verbose]`);
   process.exit(2);
 }
-const keep = flag("--keep");
-const offline = flag("--offline");
-const verbose = flag("--verbose");
-const wantedVersion = option("--opencode-version") ?? process.env.OPENCODE_VERSION;
-const mcpTimeoutArg = option("--mcp-timeout");
-const sleepSeconds = Number(option("--sleep") ?? 65);
-const limitSeconds = Number(option("--limit") ?? 540);
-if (argv.length) usage(`unexpected argument ${argv[0]}`);
+let args;
+try {
+  args = parseArgs({
+    options: {
+      keep: { type: "boolean" },
+      offline: { type: "boolean" },
+      verbose: { type: "boolean" },
+      "opencode-version": { type: "string" },
+      "mcp-timeout": { type: "string" },
+      sleep: { type: "string" },
+      limit: { type: "string" },
+    },
+  }).values;
+} catch (e) {
+  usage(e.message);
+}
+const keep = !!args.keep;
+const offline = !!args.offline;
+const verbose = !!args.verbose;
+const wantedVersion = args["opencode-version"] ?? process.env.OPENCODE_VERSION;
+const mcpTimeoutArg = args["mcp-timeout"];
+const sleepSeconds = Number(args.sleep ?? 65);
+const limitSeconds = Number(args.limit ?? 540);
 if (!(sleepSeconds > 60)) usage("--sleep must be more than 60 (the point is a call that outlasts opencode's 60 s default)");
 if (mcpTimeoutArg !== undefined && mcpTimeoutArg !== "none" && !(Number(mcpTimeoutArg) > 0)) usage("--mcp-timeout takes milliseconds or none");
 

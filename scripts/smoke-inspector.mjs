@@ -8,6 +8,7 @@
 //   node scripts/smoke-inspector.mjs [--inspector <npm spec>] [--keep]
 // Env: INSPECTOR_SPEC (default @modelcontextprotocol/inspector). Exit 0 on PASS, 1 on FAIL.
 
+import { parseArgs } from "node:util";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -19,26 +20,15 @@ const CLI = path.join(REPO, "dist", "cli.js");
 const EXAMPLE = path.join(REPO, "examples", "tiny-lm");
 const EXPECTED_TOOLS = ["start_session", "status", "read_train", "apply_patch", "commit", "run_training", "parse_metrics", "log_result", "reset_to_best"];
 
-const argv = process.argv.slice(2);
-const flag = (name) => {
-  const i = argv.indexOf(name);
-  if (i < 0) return false;
-  argv.splice(i, 1);
-  return true;
-};
-const option = (name) => {
-  const i = argv.indexOf(name);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  argv.splice(i, 2);
-  return v;
-};
-const keep = flag("--keep");
-const spec = option("--inspector") ?? process.env.INSPECTOR_SPEC ?? "@modelcontextprotocol/inspector";
-if (argv.length) {
-  console.error(`smoke-inspector: unexpected argument ${argv[0]}\nusage: node scripts/smoke-inspector.mjs [--inspector <npm spec>] [--keep]`);
+let args;
+try {
+  args = parseArgs({ options: { keep: { type: "boolean" }, inspector: { type: "string" } } }).values;
+} catch (e) {
+  console.error(`smoke-inspector: ${e.message}\nusage: node scripts/smoke-inspector.mjs [--inspector <npm spec>] [--keep]`);
   process.exit(2);
 }
+const keep = !!args.keep;
+const spec = args.inspector ?? process.env.INSPECTOR_SPEC ?? "@modelcontextprotocol/inspector";
 
 const NPX = process.platform === "win32" ? "npx.cmd" : "npx";
 const t0 = Date.now();
