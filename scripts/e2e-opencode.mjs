@@ -25,6 +25,7 @@
 // registry (after the install), as on a machine without network. Env: OPENCODE_VERSION.
 
 import { parseArgs } from "node:util";
+import { leftovers } from "./leftovers.mjs";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -531,29 +532,6 @@ async function main() {
   return { ws, oc };
 }
 
-/** Processes (Linux /proc) that name the workspace or run inside it; waits up to 5 s for them to go. */
-async function leftovers(dir) {
-  if (!fs.existsSync("/proc")) return [];
-  let found = [];
-  for (let i = 0; i < 10; i++) {
-    found = [];
-    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-      if (Number(pid) === process.pid) continue;
-      let cmd = "";
-      let cwd = "";
-      try {
-        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
-        cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-      } catch {
-        continue;
-      }
-      if (cmd.includes(dir) || cwd === dir || cwd.startsWith(dir + path.sep)) found.push({ pid: Number(pid), cmd });
-    }
-    if (found.length === 0) return found;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return found;
-}
 
 let outcome = null;
 let fatal = null;

@@ -9,6 +9,7 @@
 // Env: INSPECTOR_SPEC (default @modelcontextprotocol/inspector). Exit 0 on PASS, 1 on FAIL.
 
 import { parseArgs } from "node:util";
+import { leftovers } from "./leftovers.mjs";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -125,8 +126,8 @@ if (check("tools/call status answers", call.code === 0 && text.length > 0 && res
 }
 
 // The server must exit with the Inspector: no process of ours may be left on the workspace.
-const leftovers = await serverLeftovers(ws);
-check("no server process left behind", leftovers.length === 0, leftovers.map((p) => `${p.pid} ${p.cmd}`).join("; "));
+const left = await leftovers(ws);
+check("no server process left behind", left.length === 0, left.map((p) => `${p.pid} ${p.cmd}`).join("; "));
 
 const failed = checks.filter((c) => !c.ok);
 if (!keep && failed.length === 0) fs.rmSync(tmp, { recursive: true, force: true });
@@ -136,24 +137,3 @@ console.log(
 );
 process.exit(failed.length ? 1 : 0);
 
-/** Processes (Linux /proc) whose command line names the workspace; waits up to 5 s for them to go. */
-async function serverLeftovers(dir) {
-  if (!fs.existsSync("/proc")) return [];
-  let found = [];
-  for (let i = 0; i < 10; i++) {
-    found = [];
-    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-      if (Number(pid) === process.pid) continue;
-      let cmd = "";
-      try {
-        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
-      } catch {
-        continue;
-      }
-      if (cmd.includes(dir)) found.push({ pid: Number(pid), cmd });
-    }
-    if (found.length === 0) return found;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return found;
-}
