@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { isUtf8 } from "node:buffer";
 import path from "node:path";
 import { execa } from "execa";
 import { refuse, ProtocolRefusal, errorMessage } from "./errors.js";
@@ -445,9 +446,11 @@ export class Autoresearch {
     const abs = resolveRegularFile(ws.root, name, name === ws.config.editable ? "editable file" : "read-only file");
     const buf = fs.readFileSync(abs);
     const text = buf.toString("utf8");
-    if (name === ws.config.editable && Buffer.from(text, "utf8").equals(buf)) {
+    const lines = text.split(/\r?\n/);
+    if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+    const total = lines.length;
+    if (name === ws.config.editable && isUtf8(buf)) {
       const hash = this.remember(text);
-      const total = text.split(/\r?\n/).length - (text.endsWith("\n") ? 1 : 0);
       if (args.sinceHash !== undefined && args.sinceHash === hash)
         return { file: name, content: "", startLine: 1, endLine: total, totalLines: total, hash, truncated: false, readonly: false, unchanged: true };
       const old = args.sinceHash !== undefined ? this.versions.get(args.sinceHash) : undefined;
@@ -456,9 +459,6 @@ export class Autoresearch {
         return { file: name, content: d.diff, startLine: 1, endLine: total, totalLines: total, hash, truncated: d.truncated, readonly: false, diffSince: args.sinceHash };
       }
     }
-    const lines = text.split(/\r?\n/);
-    if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
-    const total = lines.length;
     const start = Math.max(1, args.startLine ?? 1);
     let end = Math.min(total, args.endLine ?? total);
     if (args.startLine !== undefined && start > total) refuse("bad_range", `startLine ${start} is past the end (${total} lines).`, `Use a startLine between 1 and ${total}.`);
@@ -534,7 +534,7 @@ export class Autoresearch {
     const beforeBuf = fs.readFileSync(abs);
     const before = beforeBuf.toString("utf8");
     // Bytes that are not UTF-8 would be rewritten as U+FFFD: refuse rather than change them.
-    if (hasEdits && !Buffer.from(before, "utf8").equals(beforeBuf))
+    if (hasEdits && !isUtf8(beforeBuf))
       refuse("not_utf8", `${ws.config.editable} is not valid UTF-8, so an edit would change bytes outside it.`, 'Convert the file to UTF-8, or pass the whole new text as "content".');
     const hash = contentHash(beforeBuf);
     if (args.expectedHash && args.expectedHash !== hash)
@@ -891,7 +891,7 @@ export class Autoresearch {
       let hash: string | null = null;
       try {
         const buf = fs.readFileSync(resolveRegularFile(ws.root, ws.config.editable, "editable file"));
-        hash = Buffer.from(buf.toString("utf8"), "utf8").equals(buf) ? this.remember(buf.toString("utf8")) : contentHash(buf);
+        hash = isUtf8(buf) ? this.remember(buf.toString("utf8")) : contentHash(buf);
       } catch {
         /* the leftovers note says what is wrong */
       }
@@ -1050,12 +1050,6 @@ function findAppendedRow(file: string, pending: { offset: number; text: string }
   if (!tail.replace(/^\n/, "").startsWith(pending.text)) return null;
   const before = buf.subarray(0, pending.offset).toString("utf8") + (tail.startsWith("\n") ? "\n" : "");
   return before.split("\n").length;
-}
-
-export function stallCount(rows: ResultRow[]): number {
-  let n = 0;
-  for (let i = rows.length - 1; i >= 0 && rows[i].status !== "keep"; i--) n++;
-  return n;
 }
 
 function describePaths(p: string[]): string {
