@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { execa } from "execa";
 import { PYTHON_STDLIB } from "./python-stdlib.js";
+import { pipedChildUsable, unrefPiped } from "./process-tree.js";
 import type { Repo, StatusEntry } from "./git.js";
 
 /**
@@ -179,8 +180,7 @@ export class SourceChecker {
   private start(): ReturnType<typeof execa> {
     // A checker killed from outside (pkill python, the OOM killer) has exitCode null and a
     // signalCode, or its stdout has ended: start a fresh one rather than wait on a dead pipe.
-    const p = this.proc;
-    if (p && p.exitCode === null && p.signalCode === null && !p.killed && !p.stdout?.readableEnded) return p;
+    if (pipedChildUsable(this.proc)) return this.proc;
     this.proc = null;
     const proc = execa(this.python, ["-I", "-S", "-c", INSPECT_PY, "--serve"], { stdin: "pipe", stdout: "pipe", stderr: "ignore", buffer: false, reject: false, cleanup: true });
     proc.catch(() => undefined);
@@ -192,10 +192,7 @@ export class SourceChecker {
     proc.on("exit", () => {
       if (this.proc === proc) this.proc = null;
     });
-    // The checker must not keep the server alive on its own.
-    proc.unref();
-    (proc.stdin as unknown as { unref?: () => void }).unref?.();
-    (proc.stdout as unknown as { unref?: () => void }).unref?.();
+    unrefPiped(proc);
     this.proc = proc;
     return proc;
   }

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import type { ChildProcess } from "node:child_process";
 
 /**
  * Finding and killing the processes of a run. A run is its process group, plus, on Linux, every
@@ -9,6 +10,22 @@ import fs from "node:fs";
 export const RUN_MARKER_ENV = "AUTORESEARCH_RUN_ID";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A long-lived helper the server talks to over pipes (the source checker, the watchdog) is still
+ * usable: not exited, not killed by a signal (from outside too: then only signalCode is set),
+ * and its pipes are open.
+ */
+export function pipedChildUsable(p: ChildProcess | null): p is ChildProcess {
+  return !!p && p.exitCode === null && p.signalCode === null && !p.killed && !p.stdin?.destroyed && !p.stdout?.readableEnded;
+}
+
+/** Such a helper must not keep the server alive on its own: neither it nor its pipes hold the event loop. */
+export function unrefPiped(p: ChildProcess): void {
+  p.unref();
+  (p.stdin as { unref?: () => void } | null)?.unref?.();
+  (p.stdout as { unref?: () => void } | null)?.unref?.();
+}
 
 export function pidAlive(pid: number): boolean {
   try {

@@ -3,7 +3,7 @@ import path from "node:path";
 import crypto from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { killTree, pidAlive, RUN_MARKER_ENV } from "./process-tree.js";
+import { killTree, pidAlive, pipedChildUsable, RUN_MARKER_ENV, unrefPiped } from "./process-tree.js";
 
 export { killTree, pidAlive, runProcesses, RUN_MARKER_ENV } from "./process-tree.js";
 
@@ -237,15 +237,14 @@ class Watchdog {
 
   private send(line: string, start = true): void {
     try {
-      const p = this.proc;
-      if (!p || p.exitCode !== null || p.signalCode !== null || p.killed || p.stdin?.destroyed) {
+      if (!pipedChildUsable(this.proc)) {
         if (!start) return;
         this.proc = this.spawn();
         // A fresh watchdog learns every live run (the line itself is one of them).
         for (const l of this.live.values()) this.proc.stdin!.write(`${l}\n`);
         return;
       }
-      p.stdin!.write(`${line}\n`);
+      this.proc.stdin!.write(`${line}\n`);
     } catch {
       /* without a watchdog the next server start still cleans up */
     }
@@ -263,9 +262,7 @@ class Watchdog {
       if (this.live.size && Date.now() - born > 1000) this.send("", true);
     });
     w.stdin!.on("error", () => undefined);
-    // It must not keep the server alive on its own.
-    w.unref();
-    (w.stdin as unknown as { unref?: () => void }).unref?.();
+    unrefPiped(w);
     return w;
   }
 }
