@@ -24,6 +24,7 @@ export interface StatusEntry {
 }
 
 const ZERO_OID = /^0+$/;
+const FULL_OID = /^[0-9a-f]{40}$/;
 
 export class Repo {
   private cache = {};
@@ -204,12 +205,11 @@ export class Repo {
     if (a === b) return [];
     // Two commit ids name immutable trees: their diff never changes, and every tool call asks.
     const key = `${a}..${b}`;
-    const full = /^[0-9a-f]{40}$/;
     const hit = this.diffCache.get(key);
     if (hit) return [...hit];
     const out = await this.cli(["diff", "--name-only", "-z", "--no-renames", a, b]);
     const paths = out.split("\0").filter(Boolean);
-    if (full.test(a) && full.test(b)) {
+    if (FULL_OID.test(a) && FULL_OID.test(b)) {
       if (this.diffCache.size >= 256) this.diffCache.delete(this.diffCache.keys().next().value!);
       this.diffCache.set(key, paths);
     }
