@@ -457,41 +457,36 @@ export async function figDuty({ experiments, budget, concurrent = true }) {
     let oursP, shellP;
     try {
       await startWithBaseline(srv);
-      const oursLoop = async () => {
+      // One loop for both sides: `cycle(i)` runs an experiment and says how long it trained and
+      // how long its work after the run took (log, reset; the shell loop also greps).
+      const loop = async (cycle) => {
         const t0 = now();
         let train = 0;
         const gaps = [];
         const busy = [];
         let mark = now();
         for (let i = 0; i < experiments; i++) {
+          const { c, trainMs, afterRunMs } = await cycle(i);
+          const end = now();
+          train += trainMs;
+          gaps.push(c.t.cycle - trainMs);
+          // between-run work: the cycle minus its run step (approximately: before and after it)
+          const before = c.t.read + c.t.edit + c.t.commit;
+          busy.push([mark, mark + before], [end - afterRunMs, end]);
+          mark = end;
+        }
+        return { wallMs: now() - t0, trainMs: train, gaps, busy };
+      };
+      const oursLoop = () =>
+        loop(async (i) => {
           const c = await oursCycle(srv, i, [{ old: "BENCH_SECONDS = 0.0", new: secs }]);
-          const end = now();
-          train += c.elapsedSeconds * 1000;
-          gaps.push(c.t.cycle - c.elapsedSeconds * 1000);
-          // between-run work: the cycle minus its run_training call (approximately: before and after it)
-          const before = c.t.read + c.t.edit + c.t.commit;
-          busy.push([mark, mark + before], [end - c.t.log - c.t.reset, end]);
-          mark = end;
-        }
-        return { wallMs: now() - t0, trainMs: train, gaps, busy };
-      };
-      const shellLoop = async () => {
-        const t0 = now();
-        let train = 0;
-        const gaps = [];
-        const busy = [];
-        let mark = now();
-        for (let i = 0; i < experiments; i++) {
+          return { c, trainMs: c.elapsedSeconds * 1000, afterRunMs: c.t.log + c.t.reset };
+        });
+      const shellLoop = () =>
+        loop(async (i) => {
           const c = await shellCycle(wsS, i, `;s/^BENCH_SECONDS = 0.0/${secs}/`);
-          const end = now();
-          train += c.runMs;
-          gaps.push(c.t.cycle - c.runMs);
-          const before = c.t.read + c.t.edit + c.t.commit;
-          busy.push([mark, mark + before], [end - c.t.grep - c.t.log - c.t.reset, end]);
-          mark = end;
-        }
-        return { wallMs: now() - t0, trainMs: train, gaps, busy };
-      };
+          return { c, trainMs: c.runMs, afterRunMs: c.t.grep + c.t.log + c.t.reset };
+        });
       if (concurrent) {
         [oursP, shellP] = await Promise.all([oursLoop(), sleep((budget * 1000) / 2).then(shellLoop)]);
       } else {
