@@ -25,7 +25,7 @@
 // registry (after the install), as on a machine without network. Env: OPENCODE_VERSION.
 
 import { parseArgs } from "node:util";
-import { leftovers } from "./leftovers.mjs";
+import { children, killChildren, killGroup, leftovers, run } from "./procs.mjs";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -99,57 +99,17 @@ const note = (line) => {
 };
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "").replace(/\x1b\][^\x07]*\x07/g, "");
 
-/** Runs a command to completion with a time limit; never throws. */
-function run(cmd, args, { cwd, env, timeoutMs = 300_000 } = {}) {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    children.add(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${secs(timeoutMs)}]`;
-      killGroup(child, "SIGKILL");
-    }, timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code: null, stdout, stderr: `${stderr}${e}`, ms: Date.now() - started });
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code: code ?? signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
-
 function git(ws, ...args) {
   const r = spawnSync("git", args, { cwd: ws, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr.trim()}`);
   return r.stdout.trim();
 }
 
-// Every child runs in its own process group and is taken down with it on any exit.
-const children = new Set();
-function killGroup(child, signal) {
-  if (!child.pid) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {}
-  }
-}
+// Every child runs in its own process group and is taken down with it on any exit (procs.mjs).
 let llm = null;
 let tmp = null;
 async function cleanup() {
-  for (const c of children) killGroup(c, "SIGTERM");
-  if (children.size) await new Promise((r) => setTimeout(r, 1500));
-  for (const c of children) killGroup(c, "SIGKILL");
+  await killChildren();
   if (llm) await llm.close().catch(() => {});
 }
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])

@@ -9,8 +9,8 @@
 // Env: INSPECTOR_SPEC (default @modelcontextprotocol/inspector). Exit 0 on PASS, 1 on FAIL.
 
 import { parseArgs } from "node:util";
-import { leftovers } from "./leftovers.mjs";
-import { spawn, spawnSync } from "node:child_process";
+import { leftovers, run } from "./procs.mjs";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -40,34 +40,6 @@ const check = (name, ok, detail = "") => {
   return !!ok;
 };
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
-
-/** Runs a command to completion with a time limit; never throws. */
-function run(cmd, args, { cwd, timeoutMs = 300_000 } = {}) {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"], detached: process.platform !== "win32" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${secs(timeoutMs)}]`;
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        child.kill("SIGKILL");
-      }
-    }, timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: stderr + String(e), ms: Date.now() - started });
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
 
 function parseJson(text) {
   try {
