@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { openPlainFile } from "./paths.js";
 
 /**
  * Reading training logs. Logs can be gigabytes and karpathy's train.py writes its progress as
@@ -61,24 +62,16 @@ const scratch = () => (chunkBuf ??= Buffer.allocUnsafeSlow(CHUNK));
 const regionBuf = () => (aroundBuf ??= Buffer.allocUnsafeSlow(2 * AROUND + 1));
 const peek = () => (peekBuf ??= Buffer.allocUnsafeSlow(PREFIX_PEEK + 1));
 
-/**
- * Opens a log for reading without ever blocking: a FIFO or device in place of the log would hang
- * a plain open(2) until a writer appears. Returns null when the file does not exist.
- */
+/** Opens a log for reading (never blocking, a plain file only); null when it does not exist. */
 function openLog(file: string): { fd: number; size: number } | null {
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+    fd = openPlainFile(file, fs.constants.O_RDONLY);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw e;
   }
-  const st = fs.fstatSync(fd);
-  if (!st.isFile()) {
-    fs.closeSync(fd);
-    throw new Error(`${file} is not a regular file`);
-  }
-  return { fd, size: st.size };
+  return { fd, size: fs.fstatSync(fd).size };
 }
 
 /** Reads `len` bytes (at most buf.length) of the file at `pos` into the start of `buf`; fewer at its end. */

@@ -97,6 +97,20 @@ export function resolveWritable(root: string, rel: string, what: string): string
   return abs;
 }
 
+/**
+ * Opens `file`, which must be a plain file, without ever blocking: a FIFO or device in its place
+ * would hang open(2) until a writer appears. Add O_NOFOLLOW to `flags` to refuse a symlink too.
+ * Throws "<name> is not a regular file" for anything else (and the open error as it is).
+ */
+export function openPlainFile(file: string, flags: number, mode = 0o644, name = file): number {
+  const fd = fs.openSync(file, flags | fs.constants.O_NONBLOCK, mode);
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw new Error(`${name} is not a regular file`);
+  }
+  return fd;
+}
+
 /** Like resolveInside, and the target must be an existing regular file. */
 export function resolveRegularFile(root: string, rel: string, what: string): string {
   const abs = resolveInside(root, rel, what);

@@ -1,5 +1,6 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
+import { openPlainFile } from "./paths.js";
 
 /**
  * results.tsv: `commit\tval_bpb\tmemory_gb\tstatus\tdescription`, one row per experiment.
@@ -382,16 +383,9 @@ export function ensureHeader(file: string, metric: string): boolean {
 export function appendDurably(file: string, text: string): { written: Buffer; stat: fs.Stats } {
   let prefix = "";
   // Never through a symlink, never blocking on a FIFO: only a plain file is appended to.
-  const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-  const plain = (fd: number) => {
-    if (!fs.fstatSync(fd).isFile()) {
-      fs.closeSync(fd);
-      throw new Error(`${file} is not a regular file`);
-    }
-    return fd;
-  };
+  const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
   try {
-    const fdr = plain(fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+    const fdr = openPlainFile(file, O_RDONLY | O_NOFOLLOW);
     try {
       const size = fs.fstatSync(fdr).size;
       if (size > 0) {
@@ -405,7 +399,7 @@ export function appendDurably(file: string, text: string): { written: Buffer; st
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  const fd = plain(fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644));
+  const fd = openPlainFile(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW);
   try {
     const buf = Buffer.from(prefix + text, "utf8");
     const n = fs.writeSync(fd, buf, 0, buf.length);

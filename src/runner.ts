@@ -4,6 +4,7 @@ import crypto from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { killTree, pidAlive, pipedChildUsable, RUN_MARKER_ENV, unrefPiped } from "./process-tree.js";
+import { openPlainFile } from "./paths.js";
 
 export { killTree, pidAlive, runProcesses, RUN_MARKER_ENV } from "./process-tree.js";
 
@@ -85,9 +86,8 @@ export function writeRecord(file: string, rec: RunRecord): void {
 export function readRecord(file: string): RunRecord | null {
   try {
     // A FIFO or a link planted here must neither block the server nor lead it elsewhere.
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const fd = openPlainFile(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
-      if (!fs.fstatSync(fd).isFile()) return null;
       return JSON.parse(fs.readFileSync(fd, "utf8")) as RunRecord;
     } finally {
       fs.closeSync(fd);
@@ -112,16 +112,12 @@ export class ActiveRun {
     const id = newRunId();
     // Never through a symlink and never blocking on a FIFO swapped in behind the server's back;
     // anything but a regular file is refused before the run starts.
-    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
     let fd: number;
     try {
-      fd = fs.openSync(spec.logFile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o644);
+      fd = openPlainFile(spec.logFile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o644, spec.logName);
     } catch (e) {
       throw new Error(`cannot open ${spec.logName} for the run's output: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (it must be a plain file in the workspace)`);
-    }
-    if (!fs.fstatSync(fd).isFile()) {
-      fs.closeSync(fd);
-      throw new Error(`${spec.logName} is not a regular file; remove it and the server recreates it`);
     }
     let child: Child | null = null;
     let spawnError: string | null = null;
