@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import fs from "node:fs";
 import path from "node:path";
 import v8 from "node:v8";
 import { ProtocolRefusal } from "./errors.js";
+import { VERSION } from "./version.js";
 
-// Only node built-ins are imported statically: V8 flags set in serve() apply to code compiled
-// after them, so the server, the SDK and zod are loaded with import() once the flags are set.
-const VERSION = (JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+// Only node built-ins and two tiny modules are imported statically: V8 flags set in serve() apply
+// to code compiled after them, so the server, the SDK and zod are loaded with import() after.
 
 const USAGE = `autoresearch-mcp ${VERSION}
 Usage:

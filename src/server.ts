@@ -4,10 +4,9 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { Autoresearch } from "./session.js";
 import { TOOLS } from "./tools/index.js";
 import { registerTool } from "./tools/define-tool.js";
+import { VERSION } from "./version.js";
 
 export const SKILL_PATH = fileURLToPath(new URL("../skills/autoresearch/SKILL.md", import.meta.url));
-const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
-export const VERSION = pkg.version;
 
 const INSTRUCTIONS = `autoresearch-mcp runs Karpathy's autoresearch loop on one workspace and enforces its rules.
 Setup: start_session {tag}, then the baseline: run_training, log_result {description:"baseline"}.
