@@ -84,9 +84,9 @@ async function main() {
     }
     case "status": {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
-      const { Autoresearch } = await import("./session.js");
-      const ar = new Autoresearch(ws);
-      const s = await ar.status({ rows: 20 });
+      const { Session } = await import("./session/session.js");
+      const session = new Session(ws);
+      const s = await session.status({ rows: 20 });
       process.stdout.write(JSON.stringify(s, null, 2) + "\n");
       return;
     }

@@ -38,6 +38,7 @@ export const ConfigSchema = z
       .refine((v) => !/\.\.|\/\/|\/\.|\.lock(\/|$)/.test(v), "must be usable in a git branch name (no \"..\", \"//\", \"/.\" or \".lock\")")
       .default("autoresearch/"),
     checks: z.array(argv).default([]),
+    checkTimeoutSeconds: z.number().positive().max(86_400).default(600),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
     python: z.string().min(1).default("python3"),
     syntaxCheck: z.boolean().default(true),

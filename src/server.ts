@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { Autoresearch } from "./session.js";
+import { Session } from "./session/session.js";
 import { TOOLS } from "./tools/index.js";
 import { registerTool } from "./tools/define-tool.js";
 import { VERSION } from "./version.js";
@@ -22,9 +22,9 @@ export interface ServerOptions {
 /** Builds the MCP server for one workspace; `close` stops a run in progress and its tree. */
 export function createServer(opts: ServerOptions) {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[autoresearch-mcp] ${m}\n`));
-  const ar = new Autoresearch(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
+  const session = new Session(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
   const server = new McpServer({ name: "autoresearch-mcp", version: VERSION }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
-  for (const tool of TOOLS) registerTool(server, ar, tool, log);
+  for (const tool of TOOLS) registerTool(server, session, tool, log);
 
   server.registerPrompt(
     "autoresearch",
@@ -34,21 +34,20 @@ export function createServer(opts: ServerOptions) {
 
   const fileResource = (name: string, uri: string, description: string, read: () => Promise<string>) =>
     server.registerResource(name, uri, { title: name, description, mimeType: "text/plain" }, async (u) => ({ contents: [{ uri: u.href, mimeType: "text/plain", text: await read() }] }));
-  fileResource("train.py", "autoresearch://workspace/editable", "The editable training script.", async () => (await ar.readFile({})).content);
+  fileResource("train.py", "autoresearch://workspace/editable", "The editable training script.", async () => (await session.readFile({})).content);
   fileResource("results.tsv", "autoresearch://workspace/results", "The results log (last 200 rows).", async () => {
-    const s = await ar.status({ rows: 200 });
+    const s = await session.status({ rows: 200 });
     return ["commit\t" + s.metric + "\tmemory_gb\tstatus\tdescription", ...s.lastRows.map((r) => [r.commit, r.metric, r.memoryGb, r.status, r.description].join("\t"))].join("\n");
   });
   fileResource("run.log tail", "autoresearch://workspace/log-tail", "The last 50 records of run.log.", async () => {
-    const m = await ar.parseMetrics({});
+    const m = await session.parseMetrics({});
     return m.tail.length ? m.tail.join("\n") : Object.entries(m.metrics).map(([k, v]) => `${k}: ${v}`).join("\n");
   });
 
   return {
     server,
-    ar,
     close: async () => {
-      await ar.close();
+      await session.close();
       await server.close().catch(() => undefined);
     },
   };

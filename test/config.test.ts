@@ -39,6 +39,7 @@ describe("defaults (SPEC §2: fit karpathy/autoresearch as published)", () => {
       log: "run.log",
       branchPrefix: "autoresearch/",
       checks: [],
+      checkTimeoutSeconds: 600,
       env: {},
       python: "python3",
       syntaxCheck: true,

@@ -25,8 +25,8 @@ export const applyPatchTool = defineTool({
     matches: z.array(z.string()),
     syntaxChecked: z.boolean(),
   },
-  run: async ({ ar }, args) => {
-    const r = await ar.applyPatch(args);
+  run: async ({ session }, args) => {
+    const r = await session.applyPatch(args);
     const fuzzy = r.matches.includes("whitespace") ? " (matched ignoring whitespace)" : "";
     return { data: r, text: `Patched ${r.file}: +${r.added} -${r.removed} lines${fuzzy}, hash ${r.hash}${r.syntaxChecked ? "" : " (syntax not checked: no Python for the check, or syntaxCheck is off)"}. Next: commit.\n${r.diff}` };
   },

@@ -11,8 +11,8 @@ export const commitTool = defineTool({
     description: z.string().max(10_000).describe("One line: what this experiment changes, e.g. 'raise LR to 0.04'."),
   },
   output: { commit: z.string(), message: z.string(), next: z.string() },
-  run: async ({ ar }, args) => {
-    const r = await ar.commit(args);
+  run: async ({ session }, args) => {
+    const r = await session.commit(args);
     return { data: r, text: `Committed ${r.commit} "${r.message}". Next: ${r.next}` };
   },
 });

@@ -3,13 +3,13 @@ import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/proto
 import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { z, type ZodRawShape } from "zod";
 import { ProtocolRefusal } from "../errors.js";
-import type { Autoresearch } from "../session.js";
+import type { Session } from "../session/session.js";
 
 /** What a tool does to the workspace; it decides all four MCP hints. */
 export type Effect = "readOnly" | "additive" | "destructive";
 
 export interface ToolContext {
-  ar: Autoresearch;
+  session: Session;
   signal: AbortSignal;
   /** present when the client asked for progress (sent a progressToken) */
   progress?: (elapsedSeconds: number, totalSeconds: number, line: string | null) => void;
@@ -42,7 +42,7 @@ export function annotationsFor(effect: Effect) {
 }
 
 /** The one place where a tool meets MCP: schemas, hints, progress, and errors as results. */
-export function registerTool(server: McpServer, ar: Autoresearch, tool: AnyTool, log: (msg: string) => void): void {
+export function registerTool(server: McpServer, session: Session, tool: AnyTool, log: (msg: string) => void): void {
   server.registerTool(
     tool.name,
     {
@@ -64,7 +64,7 @@ export function registerTool(server: McpServer, ar: Autoresearch, tool: AnyTool,
                 .catch(() => undefined);
             };
       try {
-        const { data, text } = await tool.run({ ar, signal: extra.signal, progress }, args);
+        const { data, text } = await tool.run({ session, signal: extra.signal, progress }, args);
         return { content: [{ type: "text" as const, text }], structuredContent: data as Record<string, unknown> };
       } catch (e) {
         if (e instanceof ProtocolRefusal) {

@@ -19,8 +19,8 @@ export const logResultTool = defineTool({
     stall: z.number(),
     next: z.string(),
   },
-  run: async ({ ar }, args) => {
-    const r = await ar.logResult(args);
+  run: async ({ session }, args) => {
+    const r = await session.logResult(args);
     return { data: r, text: `${r.line}\nNext: ${r.next}` };
   },
 });

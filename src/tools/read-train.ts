@@ -26,8 +26,8 @@ export const readTrainTool = defineTool({
     diffSince: z.string().optional().describe("content is a unified diff from this hash to the current file"),
     sinceUnknown: z.boolean().optional().describe("sinceHash is not a version this server knows: content is the file"),
   },
-  run: async ({ ar }, args) => {
-    const r = await ar.readFile(args);
+  run: async ({ session }, args) => {
+    const r = await session.readFile(args);
     if (r.unchanged) return { data: r, text: `${r.file}: unchanged since ${r.hash} (${r.totalLines} lines).` };
     if (r.diffSince) return { data: r, text: `${r.file}: ${r.totalLines} lines, hash ${r.hash}; changes since ${r.diffSince}:\n${r.content || "(none)"}` };
     const head = `${r.file}${r.readonly ? " (read-only)" : ""}: lines ${r.startLine}-${r.endLine} of ${r.totalLines}, hash ${r.hash}${r.truncated ? " (cut to fit: ask for the next lines with startLine)" : ""}${r.sinceUnknown ? " (sinceHash not known to this server: whole file)" : ""}`;

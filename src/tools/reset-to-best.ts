@@ -17,9 +17,9 @@ export const resetToBestTool = defineTool({
     leftovers: z.array(z.string()),
     next: z.string(),
   },
-  run: async ({ ar }) => {
-    const r = await ar.resetToBest();
-    const metricName = (await ar.workspace()).config.metric.name;
+  run: async ({ session }) => {
+    const r = await session.resetToBest();
+    const metricName = (await session.workspace()).config.metric.name;
     return { data: r, text: `HEAD is ${r.commit} (${metricName} ${r.metric ?? "n/a"}), ${r.droppedCommits} commit(s) dropped${r.hash ? `; file hash ${r.hash}` : ""}. Next: ${r.next}` };
   },
 });

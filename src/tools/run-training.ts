@@ -35,10 +35,10 @@ export const runTrainingTool = defineTool({
     logged: z.boolean().optional(),
     next: z.string(),
   },
-  run: async ({ ar, signal, progress }, args) => {
-    const r = await ar.runTraining(args, { signal, progress, canProgress: progress !== undefined });
+  run: async ({ session, signal, progress }, args) => {
+    const r = await session.runTraining(args, { signal, progress, canProgress: progress !== undefined });
     if (r.state === "running") return { data: r, text: `Run ${r.runId} of ${r.commit} is running (${r.elapsedSeconds} s)${r.latest ? `: ${r.latest}` : ""}.\nNext: ${r.next}` };
-    const metricName = (await ar.workspace()).config.metric.name;
+    const metricName = (await session.workspace()).config.metric.name;
     const lines = [
       `Run ${r.runId} of ${r.commit} finished in ${r.elapsedSeconds} s (${r.timedOut ? "killed at the hard limit" : r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}).`,
       r.crashed ? `CRASH: ${r.reason}` : `${metricName} ${r.metric === null ? "none" : r.metric.toFixed(6)}${r.memoryGb !== null ? `, memory ${r.memoryGb.toFixed(1)} GB` : ""}${r.reason ? ` (${r.reason})` : ""}`,

@@ -22,8 +22,8 @@ export const startSessionTool = defineTool({
     problems: z.array(z.string()),
     next: z.string(),
   },
-  run: async ({ ar }, args) => {
-    const r = await ar.startSession(args);
+  run: async ({ session }, args) => {
+    const r = await session.startSession(args);
     const lines = [
       `${r.resumed ? "Resumed" : "Started"} session ${r.tag} on ${r.branch} (base ${r.base}, ${r.rows} row(s) in results).`,
       ...r.checks.map((c) => `check ${c.argv.join(" ")}: ${c.ok ? "ok" : c.exit}`),

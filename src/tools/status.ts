@@ -32,8 +32,8 @@ export const statusTool = defineTool({
     trajectory: z.array(point),
     advice: z.string(),
   },
-  run: async ({ ar }, args) => {
-    const r = await ar.status(args);
+  run: async ({ session }, args) => {
+    const r = await session.status(args);
     const c = r.counts;
     const lines = [
       r.session ? `Session ${r.session.tag} on ${r.session.branch}, HEAD ${r.head}.` : `No session (branch ${r.branch ?? "detached"}).`,

@@ -1,5 +1,5 @@
 import readline from "node:readline";
-import { killTree, pidAlive } from "./process-tree.js";
+import { killTree, pidAlive } from "../process-tree.js";
 
 /**
  * `node watchdog.js <serverPid>`: one per server, started detached at its first run. The server

@@ -1,17 +1,14 @@
 import fs from "node:fs";
-import path from "node:path";
-import crypto from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { killTree, pidAlive, pipedChildUsable, RUN_MARKER_ENV, unrefPiped } from "./process-tree.js";
-import { openPlainFile } from "./paths.js";
-
-export { killTree, pidAlive, runProcesses, RUN_MARKER_ENV } from "./process-tree.js";
+import { killTree, pidAlive, pipedChildUsable, RUN_MARKER_ENV, unrefPiped } from "../process-tree.js";
+import { openPlainFile } from "../paths.js";
+import { newRunId, RunRecordFile, type EndReason, type Executor, type RunHandle, type RunRecord, type RunSpec } from "./executor.js";
 
 const WATCHDOG = fileURLToPath(new URL("./watchdog.js", import.meta.url));
 
 /**
- * Running the training command. The run gets its own process group (so the whole tree can be
+ * The local executor: runs the training command on this machine. The run gets its own process group (so the whole tree can be
  * signalled at once) and an environment marker (so processes that leave the group with setsid are
  * still found on Linux). Output goes straight from the child to run.log on disk, never through
  * the server, so a run that floods gigabytes costs the server nothing. A small watchdog process
@@ -23,92 +20,18 @@ const WATCHDOG = fileURLToPath(new URL("./watchdog.js", import.meta.url));
 type Child = Promise<{ exitCode?: number; signal?: string; failed: boolean; message?: string }> & { pid?: number };
 
 
-export type EndReason = "exit" | "limit" | "cancel" | "shutdown" | "server-died" | "spawn-failed";
-
-export interface RunExit {
-  code: number | null;
-  signal: string | null;
-  timedOut: boolean;
-  reason: EndReason;
-  /** spawn error text (command not found, permission denied) */
-  error?: string;
-  /** ms from the first kill signal to the last process of the tree gone, when the tree was killed */
-  killLatencyMs?: number;
-  /** processes still alive after the final SIGKILL (0 unless the OS refused) */
-  survivors?: number;
-}
-
-export interface RunRecord {
-  id: string;
-  commit: string;
-  argv: string[];
-  pid: number | null;
-  pgid: number | null;
-  serverPid: number;
-  startedAt: number;
-  endedAt: number | null;
-  budgetSeconds: number;
-  killAfterSeconds: number;
-  log: string;
-  exit: RunExit | null;
-  /** results.tsv line written for this run */
-  loggedLine?: number | null;
-  /** a row being appended (byte offset and text): lets the next server finish the story if it dies in between */
-  pendingRow?: { offset: number; text: string } | null;
-}
-
-export interface RunSpec {
-  commit: string;
-  argv: string[];
-  cwd: string;
-  env: Record<string, string>;
-  logFile: string;
-  logName: string;
-  budgetSeconds: number;
-  killAfterSeconds: number;
-  graceSeconds: number;
-  recordFile: string;
-}
-
-
-export function newRunId(): string {
-  const t = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
-  return `run-${t}-${crypto.randomBytes(3).toString("hex")}`;
-}
-
-export function writeRecord(file: string, rec: RunRecord): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(rec, null, 2));
-  fs.renameSync(tmp, file);
-}
-
-export function readRecord(file: string): RunRecord | null {
-  try {
-    // A FIFO or a link planted here must neither block the server nor lead it elsewhere.
-    const fd = openPlainFile(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      return JSON.parse(fs.readFileSync(fd, "utf8")) as RunRecord;
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return null;
-  }
-}
-
 /** A run in progress, owned by this server. */
-export class ActiveRun {
+class LocalRun implements RunHandle {
   readonly done: Promise<RunRecord>;
   private stopReason: EndReason | null = null;
   private killing: Promise<{ latencyMs: number; survivors: number }> | null = null;
   private limitTimer: NodeJS.Timeout | null = null;
 
-  private constructor(readonly record: RunRecord, private readonly spec: RunSpec, child: Child | null, spawnError: string | null) {
+  private constructor(readonly record: RunRecord, private readonly spec: RunSpec, private readonly records: RunRecordFile, child: Child | null, spawnError: string | null) {
     this.done = this.supervise(child, spawnError);
   }
 
-  static start(spec: RunSpec): ActiveRun {
+  static start(spec: RunSpec, records: RunRecordFile): LocalRun {
     const id = newRunId();
     // Never through a symlink and never blocking on a FIFO swapped in behind the server's back;
     // anything but a regular file is refused before the run starts.
@@ -155,11 +78,10 @@ export class ActiveRun {
       killAfterSeconds: spec.killAfterSeconds,
       log: spec.logName,
       exit: null,
-      loggedLine: null,
     };
-    writeRecord(spec.recordFile, rec);
+    records.write(rec);
     if (pid !== null) watchdog.watch(id, pid, spec.graceSeconds);
-    return new ActiveRun(rec, spec, child, spawnError);
+    return new LocalRun(rec, spec, records, child, spawnError);
   }
 
   get elapsedSeconds(): number {
@@ -201,7 +123,7 @@ export class ActiveRun {
     }
     rec.endedAt = Date.now();
     try {
-      writeRecord(this.spec.recordFile, rec);
+      this.records.write(rec);
     } finally {
       watchdog.release(rec.id);
     }
@@ -265,17 +187,36 @@ class Watchdog {
 
 const watchdog = new Watchdog();
 
-/**
- * At server start: a record left `running` by a server that is gone means that server died
- * mid-run. Kill what is left of the tree (the watchdog normally did already) and close the record.
- */
-export async function recoverStaleRun(recordFile: string, graceSeconds: number): Promise<RunRecord | null> {
-  const rec = readRecord(recordFile);
-  if (!rec || rec.exit || rec.endedAt) return null;
-  if (rec.serverPid !== process.pid && pidAlive(rec.serverPid)) return null; // another live server owns it
-  const k = await killTree(rec.pgid, rec.id, graceSeconds * 1000);
-  rec.exit = { code: null, signal: null, timedOut: false, reason: "server-died", killLatencyMs: k.latencyMs, survivors: k.survivors };
-  rec.endedAt = Date.now();
-  writeRecord(recordFile, rec);
-  return rec;
+/** Local runs: one process group each, a watchdog per server, nothing left when the server goes. */
+export class LocalExecutor implements Executor {
+  private readonly live = new Set<LocalRun>();
+
+  constructor(private readonly records: RunRecordFile, private readonly graceSeconds: number) {}
+
+  start(spec: RunSpec): RunHandle {
+    const run = LocalRun.start(spec, this.records);
+    this.live.add(run);
+    void run.done.finally(() => this.live.delete(run)).catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * A record left open by a server that is gone means that server died mid-run. A local run
+   * cannot be followed by another process (its output pipe and exit status went with the
+   * server), so what is left of the tree is killed (the watchdog normally did already) and the
+   * record closed.
+   */
+  async adopt(rec: RunRecord): Promise<RunRecord | null> {
+    if (rec.exit || rec.endedAt) return null;
+    if (rec.serverPid !== process.pid && pidAlive(rec.serverPid)) return null; // another live server owns it
+    const k = await killTree(rec.pgid, rec.id, this.graceSeconds * 1000);
+    rec.exit = { code: null, signal: null, timedOut: false, reason: "server-died", killLatencyMs: k.latencyMs, survivors: k.survivors };
+    rec.endedAt = Date.now();
+    this.records.write(rec);
+    return rec;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.live].map((r) => r.stop("shutdown").catch(() => undefined)));
+  }
 }

@@ -1,0 +1,99 @@
+import crypto from "node:crypto";
+import { readJson, writeJson } from "../files.js";
+
+/**
+ * The executor seam: where a training run executes. The session asks an executor to start a run,
+ * to adopt what a dead server left behind, and to stop a run; it learns the end from `done`.
+ * The local process runner (one process group per run, a watchdog) is the first implementation;
+ * per-GPU slots and Slurm jobs come behind the same interface (SPEC §8).
+ *
+ * The run record is the executor's: what ran, where, and how it ended. Whether a run was logged
+ * to results.tsv is the ledger's business and lives in the ledger's own file.
+ */
+
+export type EndReason = "exit" | "limit" | "cancel" | "shutdown" | "server-died" | "spawn-failed";
+
+export interface RunExit {
+  code: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  reason: EndReason;
+  /** spawn error text (command not found, permission denied) */
+  error?: string;
+  /** ms from the first kill signal to the last process of the tree gone, when the tree was killed */
+  killLatencyMs?: number;
+  /** processes still alive after the final SIGKILL (0 unless the OS refused) */
+  survivors?: number;
+}
+
+export interface RunRecord {
+  id: string;
+  commit: string;
+  argv: string[];
+  pid: number | null;
+  pgid: number | null;
+  serverPid: number;
+  startedAt: number;
+  endedAt: number | null;
+  budgetSeconds: number;
+  killAfterSeconds: number;
+  /** the log's name in the workspace */
+  log: string;
+  exit: RunExit | null;
+}
+
+/** What to run: the session decides it, the executor carries it out. */
+export interface RunSpec {
+  commit: string;
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** absolute path of the log, already checked to be a plain file in the workspace */
+  logFile: string;
+  logName: string;
+  budgetSeconds: number;
+  killAfterSeconds: number;
+  graceSeconds: number;
+}
+
+/** A run this server follows. */
+export interface RunHandle {
+  readonly record: RunRecord;
+  /** resolves with the closed record when the run has ended, its processes gone */
+  readonly done: Promise<RunRecord>;
+  readonly elapsedSeconds: number;
+  /** ends the run (cancel, shutdown); resolves when it is gone */
+  stop(reason: EndReason): Promise<RunRecord>;
+}
+
+export interface Executor {
+  /** Starts a run; throws an Error with a readable message when it cannot even be started. */
+  start(spec: RunSpec): RunHandle;
+  /**
+   * After a restart: the record a dead server left open. Returns a handle when the run can be
+   * followed, the closed record when it was ended here, or null when it is not ours to touch
+   * (another live server owns it, or it was already closed).
+   */
+  adopt(rec: RunRecord): Promise<RunHandle | RunRecord | null>;
+  /** Ends every run of this server (shutdown) and releases helper processes. */
+  close(): Promise<void>;
+}
+
+export function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  return `run-${t}-${crypto.randomBytes(3).toString("hex")}`;
+}
+
+/** The record file of the last run (`.git/autoresearch/run.json`). */
+export class RunRecordFile {
+  constructor(readonly file: string) {}
+
+  read(): RunRecord | null {
+    const rec = readJson<RunRecord>(this.file);
+    return rec && typeof rec === "object" && typeof rec.id === "string" ? rec : null;
+  }
+
+  write(rec: RunRecord): void {
+    writeJson(this.file, rec);
+  }
+}

@@ -1,0 +1,82 @@
+import { CRASHES_PER_IDEA } from "./policy.js";
+
+/**
+ * The HEAD state machine, pure. What HEAD is (from results.tsv, the last run and git history)
+ * decides which actions the protocol allows next; every refusal says what to do instead.
+ *
+ *   clean         → edit, commit, run
+ *   unlogged_run  → log only (every run is logged before the code changes or resets)
+ *   on_discard    → reset only (no work on top of a rejected change)
+ *   on_crash      → one fix (edit, commit) or reset
+ *   fix_pending   → the fix is committed but has not run: run it, or reset
+ *   second_crash  → the fix crashed too: reset
+ */
+
+export type HeadState = "clean" | "unlogged_run" | "on_discard" | "on_crash" | "fix_pending" | "second_crash";
+
+export type Action = "edit" | "commit" | "run" | "log" | "reset";
+
+export interface HeadFacts {
+  /** HEAD's short hash */
+  head: string;
+  /** the status results.tsv gives HEAD (a keep if it was ever kept, else its last row), null when none */
+  status: string | null;
+  /** HEAD's last run, when it has one: its id and whether it finished and was logged */
+  run: { id: string; finished: boolean; logged: boolean; line?: number | null } | null;
+  /** the status results.tsv gives HEAD's parent, null when none */
+  parentStatus: string | null;
+  /** crash rows from the best kept commit to HEAD (asked for only when HEAD is a crash) */
+  crashesSinceBest: number;
+  /** results.tsv's name, for messages */
+  results: string;
+}
+
+export interface Refusal {
+  code: string;
+  message: string;
+  next: string;
+}
+
+export function headState(f: HeadFacts): HeadState {
+  if (f.run?.finished && !f.run.logged) return "unlogged_run";
+  if (f.status === "discard") return "on_discard";
+  if (f.status === "crash") return f.crashesSinceBest >= CRASHES_PER_IDEA ? "second_crash" : "on_crash";
+  if (f.status === null && f.run === null && f.parentStatus === "crash") return "fix_pending";
+  return "clean";
+}
+
+/** Why `action` is not allowed now, or null when it is. */
+export function refusalFor(action: Action, f: HeadFacts): Refusal | null {
+  const state = headState(f);
+  const runId = f.run?.id ?? "";
+  switch (action) {
+    case "edit":
+    case "commit":
+      if (state === "unlogged_run")
+        return { code: "unlogged_run", message: `The run of ${f.head} is finished but not logged in ${f.results}.`, next: "Call log_result first: every run is logged before the code changes." };
+      if (state === "on_discard")
+        return { code: "on_discard", message: `HEAD ${f.head} is a logged discard; work on top of it would build on a rejected change.`, next: "Call reset_to_best, then apply your next idea." };
+      if (state === "second_crash")
+        return { code: "second_crash", message: `HEAD ${f.head} crashed again after a fix attempt.`, next: "One fix per crash: call reset_to_best and try a different idea." };
+      return null;
+    case "run":
+      if (state === "unlogged_run")
+        return { code: "unlogged_run", message: `The previous run of ${f.head} (${runId}) is not logged yet.`, next: "Call log_result first, so every run has its row." };
+      return null;
+    case "log":
+      if (!f.run?.finished) return { code: "no_run", message: `HEAD ${f.head} has no finished run to log.`, next: "Call run_training first; the server logs only results of runs it made." };
+      if (f.run.logged)
+        return { code: "already_logged", message: `The last run of ${f.head} is already logged (line ${f.run.line ?? "?"}).`, next: "Go on: reset_to_best after a discard or crash, or apply_patch for the next idea." };
+      return null;
+    case "reset":
+      if (state === "unlogged_run")
+        return { code: "unlogged_run", message: `The run of ${f.head} is not logged yet; a reset now would lose it.`, next: "Call log_result first, then reset_to_best." };
+      return null;
+  }
+}
+
+/** The one-fix rule at commit time: a second commit on top of an unrun fix is refused. */
+export function oneFixRefusal(f: HeadFacts, parent: string): Refusal | null {
+  if (headState(f) !== "fix_pending") return null;
+  return { code: "one_fix", message: `${f.head} is already the fix for the crash of ${parent} and has not run yet.`, next: "Run it with run_training (one fix commit per crash), or reset_to_best to drop it." };
+}

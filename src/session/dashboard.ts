@@ -1,0 +1,58 @@
+import { shortHash } from "../git.js";
+import type { RunHandle, RunRecord } from "../executor/executor.js";
+import { baselineOf, bestKept, improvement, stallOf, statusAdvice } from "../rules/policy.js";
+import type { Workspace } from "../workspace.js";
+import type { SessionInfo } from "./history.js";
+import type { Ledger } from "./ledger.js";
+import { capList } from "./messages.js";
+import { latestLine } from "./training.js";
+
+/** The status tool: the session at a glance, from results.tsv's running summary (nothing walks all rows). */
+
+export interface DashboardInput {
+  ws: Workspace;
+  info: SessionInfo | null;
+  ledger: Ledger;
+  active: RunHandle | null;
+  lastRun: { rec: RunRecord; logged: boolean } | null;
+  recovered: RunRecord | null;
+  notes: readonly string[];
+}
+
+export async function dashboard(d: DashboardInput, args: { rows?: number }) {
+  const { ws, info, ledger, active } = d;
+  const { config } = ws;
+  const results = ledger.results();
+  const rows = results.rows;
+  const { keeps, lastKeep } = results.summary;
+  const counts = { ...results.summary.counts };
+  const goal = config.metric.goal;
+  const best = bestKept(keeps, goal);
+  const baseline = baselineOf(keeps);
+  const n = Math.max(0, Math.min(args.rows ?? 20, 200));
+  const head = await ws.repo.headOid();
+  const branch = await ws.repo.currentBranch();
+  const stall = stallOf(rows.length, lastKeep);
+  const rec = d.lastRun?.rec ?? null;
+  return {
+    session: info ? { tag: info.tag, branch: info.branch, base: shortHash(info.base) } : null,
+    head: head ? shortHash(head) : null,
+    branch,
+    metric: config.metric.name,
+    best: best ? { commit: best.commit, metric: best.value, description: best.description } : null,
+    baseline: baseline ? { commit: baseline.commit, metric: baseline.value } : null,
+    improvement: best && baseline ? improvement(baseline.value, best.value, goal) : null,
+    counts: { total: rows.length, ...counts },
+    sinceLastKeep: stall,
+    keepRate: rows.length ? Math.round((counts.keep / rows.length) * 1000) / 1000 : null,
+    lastRows: rows
+      .slice(rows.length - Math.min(n, rows.length))
+      .map((r, i, shown) => ({ n: rows.length - shown.length + i + 1, commit: r.commit, metric: r.valueText, memoryGb: r.memoryText, status: r.status, description: r.description })),
+    running: active ? { runId: active.record.id, commit: shortHash(active.record.commit), elapsedSeconds: Math.round(active.elapsedSeconds), latest: latestLine(ws) } : null,
+    lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (active ? "running" : "unknown"), logged: d.lastRun!.logged } : null,
+    recovered: d.recovered ? `run ${d.recovered.id} was still running when its server died; it was killed when this server started` : null,
+    problems: capList([...(info && !results.exists ? [`${config.results} is missing: start_session {"resume":true} restores it from the server's copy`] : []), ...results.problems, ...d.notes], 20),
+    trajectory: keeps.map((r) => ({ commit: r.commit, metric: r.value, description: r.description })),
+    advice: statusAdvice(!!info, stall),
+  };
+}

@@ -1,0 +1,104 @@
+import fs from "node:fs";
+import { refuse } from "../errors.js";
+import { readJson, writeJson } from "../files.js";
+import { shortHash, type Repo } from "../git.js";
+import type { ResultRow } from "../results.js";
+import type { RunRecord } from "../executor/executor.js";
+import type { HeadFacts } from "../rules/head-state.js";
+import { bestKept, type Goal } from "../rules/policy.js";
+import type { Workspace } from "../workspace.js";
+import type { Ledger } from "./ledger.js";
+
+/** The session branch's history read against results.tsv: what HEAD is, where the best is, the reset. */
+
+export interface SessionInfo {
+  tag: string;
+  branch: string;
+  base: string;
+  createdAt: string;
+}
+
+/**
+ * The row that says what a commit is: a keep if it was ever kept (a kept commit run again for a
+ * noise check, #560, stays kept), else its last row.
+ */
+export function rowFor(rows: readonly ResultRow[], short: string): ResultRow | null {
+  let last: ResultRow | null = null;
+  for (const r of rows) {
+    if (r.commit !== short) continue;
+    if (r.status === "keep") return r;
+    last = r;
+  }
+  return last;
+}
+
+/** The commit a row names; karpathy's literal "baseline" is the session base. */
+export async function commitOfRow(repo: Repo, info: SessionInfo, row: ResultRow): Promise<string | null> {
+  if (row.commit === "baseline") return info.base;
+  return repo.expand(row.commit);
+}
+
+/** Crash rows between the best kept commit (or the base) and `head`. */
+export async function crashesSinceBest(repo: Repo, info: SessionInfo, head: string, rows: readonly ResultRow[], goal: Goal): Promise<number> {
+  const best = bestKept(rows, goal);
+  const bestOid = best ? await commitOfRow(repo, info, best) : info.base;
+  const status = new Map(rows.map((r) => [r.commit, r.status]));
+  let n = 0;
+  for (const c of await repo.log(head, bestOid ?? undefined, 50)) if (status.get(shortHash(c.oid)) === "crash") n++;
+  return n;
+}
+
+export interface HeadView {
+  facts: HeadFacts;
+  rows: readonly ResultRow[];
+  /** the last run's record, whichever commit it ran */
+  rec: RunRecord | null;
+}
+
+/** The facts of the HEAD state machine, read from results.tsv, the run record and git. */
+export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string): Promise<HeadView> {
+  const rows = ledger.results().rows;
+  const short = shortHash(head);
+  const row = rowFor(rows, short);
+  const ofHead = rec && rec.commit === head ? rec : null;
+  const loggedLine = ofHead ? ledger.loggedLine(ofHead) : null;
+  const run = ofHead ? { id: ofHead.id, finished: !!ofHead.exit, logged: !!loggedLine, line: loggedLine ?? row?.line ?? null } : null;
+  // Git is asked only where the state machine needs it: the parent for the one-fix rule, the
+  // crash count for a crashed HEAD.
+  let parentStatus: string | null = null;
+  if (!row && !run) {
+    const parent = (await ws.repo.readCommit(head)).parents[0];
+    parentStatus = parent ? (rowFor(rows, shortHash(parent))?.status ?? null) : null;
+  }
+  const crashes = row?.status === "crash" ? await crashesSinceBest(ws.repo, info, head, rows, ws.config.metric.goal) : 0;
+  return { facts: { head: short, status: row?.status ?? null, run, parentStatus, crashesSinceBest: crashes, results: ws.config.results }, rows, rec };
+}
+
+/**
+ * `git reset --hard` to the best kept commit, with an intent on disk first: a server killed
+ * after the ref moved but before the files were checked out has the next one finish it.
+ */
+export async function resetBranch(ws: Workspace, info: SessionInfo, rows: readonly ResultRow[], head: string, crashPoint: (name: string) => void) {
+  const best = bestKept(rows, ws.config.metric.goal);
+  const target = best ? await commitOfRow(ws.repo, info, best) : info.base;
+  if (!target || !(await ws.repo.commitExists(target)))
+    refuse("no_best", `The best kept commit ${best?.commit ?? "?"} is not in the repository.`, "Check results.tsv and git log; resume with start_session if the branch changed.");
+  const dropped = target === head ? 0 : (await ws.repo.log(head, target, 1000)).length;
+  writeJson(ws.resetIntentPath, { branch: info.branch, target });
+  await ws.repo.resetHard(info.branch, target, () => crashPoint("reset_to_best:after-ref"));
+  fs.rmSync(ws.resetIntentPath, { force: true });
+  return { best, target, dropped };
+}
+
+/** Finishes a reset a dead server left halfway; returns a note when it did. */
+export async function finishInterruptedReset(ws: Workspace): Promise<string | null> {
+  const intent = readJson<{ branch: string; target: string }>(ws.resetIntentPath);
+  if (!intent) return null;
+  let note: string | null = null;
+  if ((await ws.repo.currentBranch()) === intent.branch && (await ws.repo.commitExists(intent.target))) {
+    await ws.repo.resetHard(intent.branch, intent.target);
+    note = `an interrupted reset_to_best to ${shortHash(intent.target)} was completed`;
+  }
+  fs.rmSync(ws.resetIntentPath, { force: true });
+  return note;
+}

@@ -1,0 +1,177 @@
+import fs from "node:fs";
+import path from "node:path";
+import { errorMessage, ProtocolRefusal, refuse } from "../errors.js";
+import { fileSize, readJson, writeJson } from "../files.js";
+import { appendDurably, emptySummary, ensureHeader, headerFor, ResultsLog, type ResultsView } from "../results.js";
+import type { RunRecord } from "../executor/executor.js";
+import type { Workspace } from "../workspace.js";
+
+/**
+ * The ledger: results.tsv and what the server knows about its own rows. A row is appended whole
+ * (one write, fsync) with an intent written first, so a server killed between the two leaves
+ * enough on disk for the next one to tell whether the row landed; it is neither lost nor written
+ * twice. A mirror copy under .git/autoresearch/ lets a deleted results.tsv be restored.
+ */
+
+/** Whether the last run was logged: the ledger's own file, beside the executor's run record. */
+interface LedgerEntry {
+  runId: string;
+  /** results.tsv line written for this run */
+  loggedLine: number | null;
+  /** a row being appended (byte offset and text) */
+  pendingRow: { offset: number; text: string } | null;
+}
+
+/** Older servers kept the ledger fields in the run record itself. */
+type LegacyRecord = RunRecord & { loggedLine?: number | null; pendingRow?: LedgerEntry["pendingRow"] };
+
+export class Ledger {
+  /** results.tsv as last parsed, kept in step with the file as it grows */
+  private cache: ResultsLog | null = null;
+  private readonly entryPath: string;
+
+  constructor(private readonly ws: Workspace) {
+    this.entryPath = path.join(ws.stateDir, "ledger.json");
+  }
+
+  private log(): ResultsLog {
+    const file = this.ws.resultsPath;
+    if (this.cache?.file !== file || this.cache.metric !== this.ws.config.metric.name) this.cache = new ResultsLog(file, this.ws.config.metric.name);
+    return this.cache;
+  }
+
+  /** Forgets the parse (a new session, a restored file). */
+  forget(): void {
+    this.cache = null;
+  }
+
+  /** results.tsv now: a stat when unchanged, the new bytes after an append, else a full read. Never throws. */
+  results(): ResultsView {
+    try {
+      return this.log().read();
+    } catch (e) {
+      // Unreadable (a directory, no permission): report it; never guess at its rows.
+      return { exists: true, header: null, rows: [], problems: [`${this.ws.config.results} cannot be read (${errorMessage(e)})`], partialLastLine: false, sizeBytes: 0, summary: emptySummary() };
+    }
+  }
+
+  /**
+   * The rules read results.tsv: when it is missing or unreadable the server cannot tell a discard
+   * from a keep, so it refuses rather than treat it as empty (a reset to the base would drop every
+   * kept commit).
+   */
+  require(): ResultsView {
+    const name = this.ws.config.results;
+    const resume = `it restores ${name} from the server's copy.`;
+    let file: ResultsView;
+    try {
+      file = this.log().read();
+    } catch (e) {
+      if (e instanceof ProtocolRefusal) throw e;
+      refuse("results_unreadable", `${name} cannot be read (${errorMessage(e)}); the rules need its rows.`, `Make it a readable plain file again, or move it away and call start_session {"resume":true}: ${resume}`);
+    }
+    if (!file.exists) refuse("results_missing", `${name} was deleted; the rules need its rows (which commits were kept or discarded).`, `Call start_session {"resume":true}: ${resume}`);
+    return file;
+  }
+
+  /** Starts results.tsv and its mirror for a new session; true when the header was written. */
+  begin(): boolean {
+    const written = ensureHeader(this.ws.resultsPath, this.ws.config.metric.name);
+    fs.writeFileSync(this.ws.resultsMirrorPath, headerFor(this.ws.config.metric.name).join("\t") + "\n");
+    this.forget();
+    return written;
+  }
+
+  /** On resume: a missing results.tsv comes back from the mirror (or a header); says what it did. */
+  restore(): string | null {
+    const { ws } = this;
+    let note: string | null = null;
+    if (!fs.existsSync(ws.resultsPath)) {
+      if (fs.existsSync(ws.resultsMirrorPath)) {
+        fs.copyFileSync(ws.resultsMirrorPath, ws.resultsPath);
+        note = `${ws.config.results} was missing; restored it from the server's copy (.git/autoresearch/results.mirror.tsv)`;
+      } else {
+        ensureHeader(ws.resultsPath, ws.config.metric.name);
+        note = `${ws.config.results} was missing and no copy exists; started it with the header only`;
+      }
+    }
+    if (!fs.existsSync(ws.resultsMirrorPath)) fs.copyFileSync(ws.resultsPath, ws.resultsMirrorPath);
+    this.forget();
+    return note;
+  }
+
+  private entry(rec: RunRecord): LedgerEntry {
+    const e = readJson<LedgerEntry>(this.entryPath);
+    if (e?.runId === rec.id) return e;
+    const legacy = rec as LegacyRecord;
+    return { runId: rec.id, loggedLine: legacy.loggedLine ?? null, pendingRow: legacy.pendingRow ?? null };
+  }
+
+  /** The results.tsv line of this run's row, null while it is not logged. */
+  loggedLine(rec: RunRecord): number | null {
+    return this.entry(rec).loggedLine;
+  }
+
+  /**
+   * Appends the row of run `rec`, or throws having written nothing. `crashPoint` lets tests kill
+   * the server between the intent and the append, and after the append.
+   */
+  append(rec: RunRecord, row: string, crashPoint: (name: string) => void = () => undefined): number | null {
+    const { ws } = this;
+    const cannotAppend: (why: string) => never = (why) =>
+      refuse("write_failed", `Could not append to ${ws.config.results} (${why}); nothing was written. The row is: ${row.trimEnd().replace(/\t/g, " | ")}`, "Fix the file or the disk (space, permissions), then call log_result again; the run stays unlogged until then.");
+    let file: string;
+    try {
+      file = ws.resultsPath;
+    } catch (e) {
+      cannotAppend(errorMessage(e));
+    }
+    if (!fs.existsSync(file))
+      refuse("results_missing", `${ws.config.results} was deleted; appending now would start a log without its earlier rows.`, `Call start_session {"resume":true}: it restores ${ws.config.results} from the server's copy. Then log_result again.`);
+    writeJson(this.entryPath, { runId: rec.id, loggedLine: null, pendingRow: { offset: fileSize(file), text: row } } satisfies LedgerEntry);
+    crashPoint("log_result:before-append");
+    try {
+      this.log().append(row);
+    } catch (e) {
+      writeJson(this.entryPath, { runId: rec.id, loggedLine: null, pendingRow: null } satisfies LedgerEntry);
+      cannotAppend(errorMessage(e));
+    }
+    crashPoint("log_result:after-append");
+    const rows = this.results().rows;
+    const line = rows[rows.length - 1]?.line ?? null;
+    writeJson(this.entryPath, { runId: rec.id, loggedLine: line, pendingRow: null } satisfies LedgerEntry);
+    try {
+      appendDurably(ws.resultsMirrorPath, row);
+    } catch {
+      /* the mirror is a convenience copy */
+    }
+    return line;
+  }
+
+  /**
+   * A row whose append may or may not have reached results.tsv when the server died is looked up
+   * there; returns a note when it had landed.
+   */
+  finishPending(rec: RunRecord | null): string | null {
+    if (!rec) return null;
+    const e = this.entry(rec);
+    if (!e.pendingRow || e.loggedLine) return null;
+    const line = findAppendedRow(this.ws.resultsPath, e.pendingRow);
+    writeJson(this.entryPath, { runId: rec.id, loggedLine: line, pendingRow: null } satisfies LedgerEntry);
+    return line !== null ? `the row of ${rec.commit.slice(0, 7)} had reached ${this.ws.config.results} when the server stopped; it is counted as logged` : null;
+  }
+}
+
+/** The line number of `pending.text` if it was appended at (or right after) `pending.offset`. */
+function findAppendedRow(file: string, pending: { offset: number; text: string }): number | null {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch {
+    return null;
+  }
+  const tail = buf.subarray(pending.offset).toString("utf8");
+  if (!tail.replace(/^\n/, "").startsWith(pending.text)) return null;
+  const before = buf.subarray(0, pending.offset).toString("utf8") + (tail.startsWith("\n") ? "\n" : "");
+  return before.split("\n").length;
+}

@@ -1,0 +1,382 @@
+import fs from "node:fs";
+import { errorMessage, refuse } from "../errors.js";
+import { shortHash } from "../git.js";
+import { treeViolations } from "../guards.js";
+import { parseLogFile } from "../metrics.js";
+import { unifiedDiff } from "../patch.js";
+import { printable, resolveRegularFile } from "../paths.js";
+import { pidAlive } from "../process-tree.js";
+import { formatRow, sanitizeDescription, type Status } from "../results.js";
+import { openWorkspace, type Workspace } from "../workspace.js";
+import { RunRecordFile, type Executor, type RunHandle, type RunRecord } from "../executor/executor.js";
+import { LocalExecutor } from "../executor/local.js";
+import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
+import { bestKept, nextAfterLog, overrideAllowed, propose, stallOf } from "../rules/policy.js";
+import { runOutcome } from "../rules/outcome.js";
+import { dashboard } from "./dashboard.js";
+import { prepareEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
+import { crashesSinceBest, finishInterruptedReset, readHead, resetBranch, type SessionInfo } from "./history.js";
+import { Ledger } from "./ledger.js";
+import { describePaths, refuseWith, runInProgress, violationRefusal } from "./messages.js";
+import { createSession, prepare, resumeSession, savedSession } from "./setup.js";
+import { describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, outcomeOf, runSpec, waitFor, type Callbacks } from "./training.js";
+
+export type { Callbacks, ReadResult, SessionInfo };
+
+/**
+ * The autoresearch protocol over one workspace, as one method per tool. This class only orders
+ * the steps and holds the lock; the rules are in rules/ (pure), the parts in this folder. State
+ * is on disk (git, results.tsv, .git/autoresearch/), so a new server picks up where the old one
+ * stopped; memory holds only caches and the run this server follows.
+ */
+
+/** Tool calls that change the workspace run one at a time. */
+export class Lock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+interface Opened {
+  ws: Workspace;
+  ledger: Ledger;
+  records: RunRecordFile;
+  executor: Executor;
+}
+
+export class Session {
+  private opened: Opened | null = null;
+  private info: SessionInfo | null = null;
+  private active: RunHandle | null = null;
+  private recovered: RunRecord | null = null;
+  /** what was found and mended when the workspace was opened */
+  private readonly notes: string[] = [];
+  private readonly lock = new Lock();
+  private closed = false;
+  private interruptedFinished: Promise<void> | null = null;
+  private readonly guard = new SourceGuard();
+  private readonly versions = new Versions();
+
+  constructor(readonly dir: string, private readonly opts: { progressIntervalMs?: number } = {}) {}
+
+  /** Opens (once) the workspace; config errors surface on every call until fixed. */
+  async workspace(): Promise<Workspace> {
+    return (await this.open()).ws;
+  }
+
+  private async open(): Promise<Opened> {
+    if (!this.opened) {
+      let ws: Workspace;
+      try {
+        ws = await openWorkspace(this.dir);
+      } catch (e) {
+        refuse("workspace", errorMessage(e), "Fix the workspace (autoresearch.json or the git repository), then call the tool again.");
+      }
+      const records = new RunRecordFile(ws.runRecordPath);
+      const executor = new LocalExecutor(records, ws.config.graceSeconds);
+      // A run left behind by a server that died is ended and closed before anything else.
+      const left = records.read();
+      const adopted = left ? await executor.adopt(left).catch(() => null) : null;
+      if (adopted && "exit" in adopted) this.recovered = adopted;
+      this.opened = { ws, ledger: new Ledger(ws), records, executor };
+      this.info = await savedSession(ws);
+    }
+    // Until the interrupted work is finished (it can fail, e.g. results.tsv swapped for a symlink),
+    // every call tries again and says why it cannot; the intents stay on disk meanwhile.
+    const o = this.opened;
+    this.interruptedFinished ??= this.finishInterrupted(o).catch((e: unknown) => {
+      this.interruptedFinished = null;
+      throw e;
+    });
+    await this.interruptedFinished;
+    return o;
+  }
+
+  /** A server killed mid-operation leaves intents on disk: a reset is completed, a row looked up. */
+  private async finishInterrupted(o: Opened) {
+    const reset = await finishInterruptedReset(o.ws);
+    if (reset) this.notes.push(reset);
+    const row = o.ledger.finishPending(o.records.read());
+    if (row) this.notes.push(row);
+  }
+
+  private async requireSession(): Promise<Opened & { s: SessionInfo }> {
+    const o = await this.open();
+    if (!this.info) {
+      const branch = await o.ws.repo.currentBranch();
+      const prefix = o.ws.config.branchPrefix;
+      const hint = branch?.startsWith(prefix)
+        ? `HEAD is on ${branch}: call start_session {"tag":"${branch.slice(prefix.length)}","resume":true} to continue it.`
+        : 'Call start_session {"tag":"<tag>"} first (e.g. the date, "nov24").';
+      refuse("no_session", "No autoresearch session is active in this workspace.", hint);
+    }
+    return { ...o, s: this.info };
+  }
+
+  private assertNoActiveRun() {
+    if (this.active) runInProgress(this.active.record.id, shortHash(this.active.record.commit), this.active.elapsedSeconds);
+  }
+
+  private async assertOnBranch(ws: Workspace, s: SessionInfo): Promise<string> {
+    const branch = await ws.repo.currentBranch();
+    if (branch !== s.branch)
+      refuse("wrong_branch", `HEAD is on ${branch ?? "a detached commit"}, not on the session branch ${s.branch}.`, `Run "git checkout ${s.branch}" (your changes elsewhere are not part of the session), then retry.`);
+    return (await ws.repo.headOid())!;
+  }
+
+  /** The last run's record and whether the ledger has its row. */
+  private lastRun(o: Opened): { rec: RunRecord; logged: boolean } | null {
+    const rec = o.records.read();
+    return rec ? { rec, logged: !!o.ledger.loggedLine(rec) } : null;
+  }
+
+  // ---------------------------------------------------------------- one method per tool
+
+  async startSession(args: { tag?: string; resume?: boolean }) {
+    return this.lock.run(async () => {
+      const o = await this.open();
+      this.assertNoActiveRun();
+      const { tag, branch, head } = await prepare(o.ws, args);
+      const { info, result } = args.resume
+        ? await resumeSession(o.ws, { ledger: o.ledger, recovered: this.recovered, notes: this.notes, lastRun: () => this.lastRun(o) ?? { rec: null, logged: false } }, tag, branch)
+        : await createSession(o.ws, o.ledger, tag, branch, head);
+      this.info = info;
+      this.guard.forgetPolicy();
+      return result;
+    });
+  }
+
+  async readFile(args: { file?: string; startLine?: number; endLine?: number; sinceHash?: string }): Promise<ReadResult> {
+    return readSessionFile(await this.workspace(), this.versions, args);
+  }
+
+  async applyPatch(args: { edits?: { old: string; new: string }[]; content?: string; expectedHash?: string }) {
+    return this.lock.run(async () => {
+      const { ws, s, ledger, records } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      ledger.require();
+      refuseWith(refusalFor("edit", (await readHead(ws, s, ledger, records.read(), head)).facts));
+      // git status and Python's check run side by side; the tree's violations still come first.
+      const violations = settle(treeViolations(ws.repo, s.base, head, ws.config.editable));
+      const treeFirst = async () => {
+        const v = await violations;
+        if ("error" in v) throw v.error;
+        if (v.value.length) violationRefusal(v.value, ws.config.editable);
+      };
+      let edit: ReturnType<typeof prepareEdit>;
+      try {
+        edit = prepareEdit(ws, args);
+      } catch (e) {
+        await treeFirst();
+        throw e;
+      }
+      const checking = settle(this.guard.check(ws, s, edit.after));
+      await treeFirst();
+      const checked = await checking;
+      if ("error" in checked) throw checked.error;
+      writeEdit(edit);
+      const d = unifiedDiff(ws.config.editable, edit.before, edit.after);
+      this.versions.remember(edit.before);
+      return { file: ws.config.editable, hash: this.versions.remember(edit.after), diff: d.diff, added: d.added, removed: d.removed, matches: edit.matches, syntaxChecked: checked.value.checkedByPython && ws.config.syntaxCheck };
+    });
+  }
+
+  async commit(args: { description: string }) {
+    return this.lock.run(async () => {
+      const { ws, s, ledger, records } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      ledger.require();
+      const { facts } = await readHead(ws, s, ledger, records.read(), head);
+      refuseWith(refusalFor("commit", facts));
+      const status = await ws.repo.status();
+      const v = await treeViolations(ws.repo, s.base, head, ws.config.editable, status);
+      if (v.length) violationRefusal(v, ws.config.editable);
+      const description = sanitizeDescription(args.description, 120);
+      if (!description) refuse("bad_description", "The description is empty.", 'Describe the change in one line, e.g. "raise LR to 0.04".');
+      if (facts.parentStatus === "crash") refuseWith(oneFixRefusal(facts, shortHash((await ws.repo.readCommit(head)).parents[0])));
+      if (!status.some((e) => e.path === ws.config.editable))
+        refuse("nothing_to_commit", `${ws.config.editable} has no changes since ${shortHash(head)}.`, "Use apply_patch to make the change first.");
+      await this.guard.check(ws, s, fs.readFileSync(resolveRegularFile(ws.root, ws.config.editable, "editable file"), "utf8"));
+      const oid = await ws.repo.commitFile(ws.config.editable, `${s.tag}: ${description}`, () => crashPoint("commit:after-add"));
+      return { commit: shortHash(oid), message: `${s.tag}: ${description}`, next: "Call run_training." };
+    });
+  }
+
+  async runTraining(args: { wait?: boolean; waitSeconds?: number; cancel?: boolean; runId?: string }, cb: Callbacks = {}) {
+    const start = await this.lock.run(async () => {
+      const { ws, s, ledger, records, executor } = await this.requireSession();
+      if (args.cancel) {
+        if (!this.active) refuse("no_run", "No run is in progress.", "Nothing to cancel.");
+        if (args.runId && args.runId !== this.active.record.id) refuse("no_run", `Run ${printable(args.runId)} is not the one in progress (${this.active.record.id}).`, "Pass the id of the run in progress.");
+        return { kind: "cancel" as const, run: this.active };
+      }
+      if (this.active) {
+        if (args.runId === this.active.record.id) return { kind: "attach" as const, run: this.active };
+        this.assertNoActiveRun();
+      }
+      const rec = records.read();
+      if (args.runId) {
+        if (rec?.id === args.runId && rec.exit) return { kind: "finished" as const, rec };
+        refuse("no_run", `Run ${printable(args.runId)} is not known (the last run is ${rec?.id ?? "none"}).`, "Call run_training without runId to start a run.");
+      }
+      if (rec && !rec.exit && rec.serverPid !== process.pid && pidAlive(rec.serverPid))
+        refuse("run_in_progress", `Run ${rec.id} is in progress in another autoresearch-mcp server (pid ${rec.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
+      const head = await this.assertOnBranch(ws, s);
+      ledger.require();
+      // Work tree and committed history are checked side by side (two git processes at once).
+      const [status, committed] = await Promise.all([ws.repo.status(), treeViolations(ws.repo, s.base, head, ws.config.editable, [])]);
+      if (status.length) {
+        const v = await treeViolations(ws.repo, s.base, head, ws.config.editable, status);
+        if (v.length) violationRefusal(v, ws.config.editable);
+        refuse("dirty_tree", `${ws.config.editable} has uncommitted changes; the code that runs must be the code that is logged.`, "Call commit first (or reset_to_best to drop the changes).");
+      }
+      if (committed.length) violationRefusal(committed, ws.config.editable);
+      refuseWith(refusalFor("run", (await readHead(ws, s, ledger, rec, head)).facts));
+      let run: RunHandle;
+      try {
+        run = executor.start(runSpec(ws, head));
+      } catch (e) {
+        refuse("bad_log", `Not started: ${errorMessage(e)}.`, `Remove ${ws.config.log} (the server recreates it as a plain file), then call run_training again.`);
+      }
+      this.active = run;
+      void run.done
+        .finally(() => {
+          if (this.active === run) this.active = null;
+        })
+        .catch(() => undefined); // callers awaiting run.done see the error; no unhandled rejection here
+      return { kind: "started" as const, run };
+    });
+    const o = await this.open();
+    const answer = (rec: RunRecord) => describeRun(o.ws, rec, o.ledger.results().rows, !!o.ledger.loggedLine(rec));
+    if (start.kind === "cancel") return answer(await start.run.stop("cancel"));
+    if (start.kind === "finished") return answer(start.rec);
+    if (args.wait === false) return answer(start.run.record);
+    return answer(await this.waitFor(o.ws, start.run, args.waitSeconds, cb));
+  }
+
+  private waitFor(ws: Workspace, run: RunHandle, waitSeconds: number | undefined, cb: Callbacks) {
+    return waitFor(ws, run, waitSeconds, cb, { intervalMs: this.opts.progressIntervalMs ?? 5000, closed: () => this.closed });
+  }
+
+  async parseMetrics(args: { log?: string; waitSeconds?: number }, cb: Callbacks = {}) {
+    const { ws, records } = await this.open();
+    if (args.waitSeconds && this.active) await this.waitFor(ws, this.active, Math.min(args.waitSeconds, MAX_WAIT_WITHOUT_PROGRESS_S), cb);
+    const name = args.log ?? ws.config.log;
+    const parsed = parseLogFile(resolveRegularFile(ws.root, name, "log"), ws.config.metric.name);
+    const rec = records.read();
+    const running = this.active && name === ws.config.log ? this.active.record : null;
+    // The last run's own log is judged with its exit, as run_training judges it; any other log
+    // by its content; a log still being written is not judged yet.
+    const o = rec && rec.log === name && rec.exit && !running ? outcomeOf(ws, rec, parsed) : runOutcome(null, parsed, { metric: ws.config.metric.name, memoryKey: ws.config.memoryKey });
+    const judged = !running;
+    return {
+      log: name,
+      sizeBytes: parsed.sizeBytes,
+      metric: o.value,
+      memoryGb: o.memoryGb,
+      metrics: parsed.metrics,
+      crashed: judged && o.crashed,
+      reason: judged ? o.reason : null,
+      tail: judged && (o.crashed || o.timedOut) ? parsed.tail : [],
+      running: running ? { runId: running.id, elapsedSeconds: Math.round((Date.now() - running.startedAt) / 1000), latest: parsed.lastProgress } : null,
+    };
+  }
+
+  async logResult(args: { description: string; status?: Status }) {
+    return this.lock.run(async () => {
+      const { ws, s, ledger, records } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      const rec = records.read();
+      const { facts, rows } = await readHead(ws, s, ledger, rec, head);
+      refuseWith(refusalFor("log", facts));
+      const run = rec!;
+      const description = sanitizeDescription(args.description);
+      if (!description) refuse("bad_description", "The description is empty.", 'Describe the experiment in one line, e.g. "baseline" or "raise LR to 0.04".');
+      const o = outcomeOf(ws, run);
+      const proposal = propose(o, rows, ws.config.metric.goal);
+      const status = args.status ?? proposal.status;
+      const best = bestKept(rows, ws.config.metric.goal);
+      if (!overrideAllowed(proposal.status, status, o, best))
+        refuse(
+          "status_refused",
+          `Status "${status}" is not allowed for this run: the server proposes "${proposal.status}"${proposal.reason ? ` (${proposal.reason})` : ""}${o.value !== null ? `, ${ws.config.metric.name} ${o.value.toFixed(6)}` : ""}${best ? ` vs best kept ${best.value.toFixed(6)}` : ""}.`,
+          'Only downgrades are allowed (keep → discard), or keep for an equal value when the change is simpler. Call log_result without "status" to accept the proposal.',
+        );
+      const row = formatRow({ commit: shortHash(head), value: o.value, memoryGb: o.memoryGb, status, description });
+      ledger.append(run, row, crashPoint);
+      await ws.repo.keepReachable(`${s.tag}/${shortHash(head)}`, head).catch(() => undefined);
+      const results = ledger.results();
+      const n = results.rows.length;
+      const fields = row.trimEnd().split("\t");
+      const stall = stallOf(n, results.summary.lastKeep);
+      const crashes = status === "crash" ? await crashesSinceBest(ws.repo, s, head, results.rows, ws.config.metric.goal) : 0;
+      return {
+        line: `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`,
+        row: { commit: fields[0], metric: fields[1], memoryGb: fields[2], status, description: fields[4] },
+        rowNumber: n,
+        newBest: status === "keep",
+        stall,
+        next: nextAfterLog({ status, crashesSinceBest: crashes, timedOut: o.timedOut, rowNumber: n, stall }),
+      };
+    });
+  }
+
+  async resetToBest() {
+    return this.lock.run(async () => {
+      const { ws, s, ledger, records } = await this.requireSession();
+      this.assertNoActiveRun();
+      const head = await this.assertOnBranch(ws, s);
+      ledger.require();
+      const { facts, rows } = await readHead(ws, s, ledger, records.read(), head);
+      refuseWith(refusalFor("reset", facts));
+      const { best, target, dropped } = await resetBranch(ws, s, rows, head, crashPoint);
+      const left = await ws.repo.status();
+      let hash: string | null = null;
+      try {
+        hash = this.versions.rememberFile(fs.readFileSync(resolveRegularFile(ws.root, ws.config.editable, "editable file")));
+      } catch {
+        /* the leftovers note says what is wrong */
+      }
+      return {
+        commit: shortHash(target),
+        hash,
+        metric: best ? best.value : null,
+        droppedCommits: dropped,
+        untouched: [ws.config.results, ws.config.log],
+        leftovers: left.map((e) => e.path),
+        next: left.length ? `Reset done, but these files are still there: ${describePaths(left.map((e) => e.path))}; remove them before the next commit.` : "Reset done. Next idea: apply_patch.",
+      };
+    });
+  }
+
+  async status(args: { rows?: number }) {
+    const o = await this.open();
+    return dashboard({ ws: o.ws, info: this.info, ledger: o.ledger, active: this.active, lastRun: this.lastRun(o), recovered: this.recovered, notes: this.notes }, args);
+  }
+
+  /** Stops a run of this server (shutdown); resolves when its tree is gone. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.guard.close();
+    await this.opened?.executor.close().catch(() => undefined);
+  }
+}
+
+/** A promise's outcome as a value, so two checks can run side by side and be reported in order. */
+function settle<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+/** Test hook: the server kills itself at a named point, to prove nothing is lost when that happens. */
+function crashPoint(name: string) {
+  if (process.env.AUTORESEARCH_TEST_CRASH_AT === name) process.kill(process.pid, "SIGKILL");
+}

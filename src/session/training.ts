@@ -1,0 +1,142 @@
+import { shortHash } from "../git.js";
+import { latestRecord, parseLogFile, type ParsedLog } from "../metrics.js";
+import { resolveWritable } from "../paths.js";
+import type { ResultRow } from "../results.js";
+import type { RunHandle, RunRecord, RunSpec } from "../executor/executor.js";
+import { runOutcome, type RunOutcome } from "../rules/outcome.js";
+import { propose, type Proposal } from "../rules/policy.js";
+import type { Workspace } from "../workspace.js";
+
+/** run_training and parse_metrics: what a run is given, how the server waits for it, what it answers. */
+
+export interface Callbacks {
+  signal?: AbortSignal;
+  /** called while waiting for a run; `line` is the latest progress record of the log */
+  progress?: (elapsedSeconds: number, totalSeconds: number, line: string | null) => void;
+  /** the client can receive progress: a wait may last the whole run */
+  canProgress?: boolean;
+}
+
+/** A client that gets no progress times a call out at about 60 s: a wait ends before that. */
+export const MAX_WAIT_WITHOUT_PROGRESS_S = 50;
+
+/** The run of `commit` as the configuration says: the agent cannot pass a command. */
+export function runSpec(ws: Workspace, commit: string): RunSpec {
+  const { config } = ws;
+  return {
+    commit,
+    argv: config.run,
+    cwd: ws.root,
+    env: { ...stringEnv(process.env), ...config.env, AUTORESEARCH_BUDGET_SECONDS: String(config.budgetSeconds) },
+    logFile: ws.logPath,
+    logName: config.log,
+    budgetSeconds: config.budgetSeconds,
+    killAfterSeconds: config.killAfterSeconds,
+    graceSeconds: config.graceSeconds,
+  };
+}
+
+/** The log a run wrote; the name comes from a record on disk, so it is checked like any path. */
+export function runLogPath(ws: Workspace, rec: RunRecord): string {
+  return rec.log === ws.config.log ? ws.logPath : resolveWritable(ws.root, rec.log, "log");
+}
+
+/** The latest progress line for a progress note: never throws (it runs on a timer). */
+export function latestLine(ws: Workspace): string | null {
+  try {
+    return latestRecord(ws.logPath);
+  } catch {
+    return null;
+  }
+}
+
+/** What a finished run produced, read from its log. */
+export function outcomeOf(ws: Workspace, rec: RunRecord, parsed: ParsedLog = parseLogFile(runLogPath(ws, rec), ws.config.metric.name)): RunOutcome & { parsed: ParsedLog } {
+  const o = runOutcome(rec.exit, parsed, { metric: ws.config.metric.name, memoryKey: ws.config.memoryKey, program: rec.argv[0], budgetSeconds: rec.budgetSeconds, killAfterSeconds: rec.killAfterSeconds });
+  return { ...o, parsed };
+}
+
+/**
+ * Waits for `run` with progress; returns its record (finished, or still running when the wait
+ * ends: the limit, the client going away, or the server closing).
+ */
+export async function waitFor(ws: Workspace, run: RunHandle, waitSeconds: number | undefined, cb: Callbacks, opts: { intervalMs: number; closed: () => boolean }): Promise<RunRecord> {
+  const limit = waitSeconds ?? (cb.canProgress ? Infinity : MAX_WAIT_WITHOUT_PROGRESS_S);
+  const deadline = Date.now() + limit * 1000;
+  const total = ws.config.killAfterSeconds;
+  const tick = () => cb.progress?.(run.elapsedSeconds, total, latestLine(ws));
+  // One listener for the whole wait (a new one per tick piled up: MaxListenersExceededWarning).
+  const aborted = abortPromise(cb.signal);
+  const finished = run.done.then(
+    () => true,
+    () => true,
+  );
+  tick();
+  try {
+    while (!opts.closed()) {
+      const left = deadline - Date.now();
+      if (left <= 0 || cb.signal?.aborted) break;
+      let timer: NodeJS.Timeout | undefined;
+      const tickDue = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.min(opts.intervalMs, left))));
+      const ended = await Promise.race([finished, tickDue, aborted.promise]);
+      clearTimeout(timer);
+      if (ended) break;
+      tick();
+    }
+  } finally {
+    aborted.dispose();
+  }
+  return run.record;
+}
+
+function abortPromise(signal?: AbortSignal): { promise: Promise<boolean>; dispose: () => void } {
+  if (!signal) return { promise: new Promise(() => undefined), dispose: () => undefined };
+  if (signal.aborted) return { promise: Promise.resolve(false), dispose: () => undefined };
+  let onAbort: () => void = () => undefined;
+  const promise = new Promise<boolean>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return { promise, dispose: () => signal.removeEventListener("abort", onAbort) };
+}
+
+/** run_training's answer for a run, running or finished. */
+export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly ResultRow[], logged: boolean) {
+  const base = { runId: rec.id, commit: shortHash(rec.commit), elapsedSeconds: Math.round(((rec.endedAt ?? Date.now()) - rec.startedAt) / 100) / 10, killAfterSeconds: rec.killAfterSeconds };
+  if (!rec.exit) {
+    return {
+      ...base,
+      state: "running" as const,
+      latest: latestLine(ws),
+      next: `Still running. Wait again with run_training {"runId":"${rec.id}"} or parse_metrics {"waitSeconds":50}; nothing else can change the code meanwhile.`,
+    };
+  }
+  const o = outcomeOf(ws, rec);
+  const proposal: Proposal = propose(o, rows, ws.config.metric.goal);
+  return {
+    ...base,
+    state: "finished" as const,
+    exitCode: rec.exit.code,
+    signal: rec.exit.signal,
+    timedOut: rec.exit.timedOut,
+    endReason: rec.exit.reason,
+    ...(rec.exit.killLatencyMs !== undefined ? { killLatencyMs: rec.exit.killLatencyMs } : {}),
+    metric: o.value,
+    memoryGb: o.memoryGb,
+    metrics: o.parsed.metrics,
+    crashed: o.crashed,
+    reason: proposal.reason,
+    tail: o.crashed || o.timedOut ? o.parsed.tail : [],
+    proposedStatus: proposal.status,
+    logged,
+    next: logged
+      ? "Already logged."
+      : `Call log_result {"description":"..."}; the server proposes "${proposal.status}"${o.crashed ? " (read the tail above to decide whether one fix is worth it)" : ""}.`,
+  };
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
