@@ -126,7 +126,7 @@ for (const [name, t] of Object.entries(perTool)) {
 
 // ---- what one spawn of each costs on this machine (spawn → exit, from node)
 const { spawnSync } = await import("node:child_process");
-const inspectPy = /const INSPECT_PY = String\.raw ?`([\s\S]*?)`;/.exec(fs.readFileSync(path.join(ROOT, "dist", "guards.js"), "utf8"))?.[1];
+const inspectPy = /const INSPECT_PY = String\.raw ?`([\s\S]*?)`;/.exec(fs.readFileSync(path.join(ROOT, "dist", "guards", "source.js"), "utf8"))?.[1];
 const src = karpathyTrain();
 const costOf = (cmd, args, input) => {
   const ms = [];

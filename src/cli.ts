@@ -92,7 +92,7 @@ async function main() {
     }
     case "report": {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
-      const { writeReport } = await import("./report.js");
+      const { writeReport } = await import("./report/report.js");
       const r = await writeReport(ws);
       process.stdout.write(`wrote ${r.markdown} and ${r.svg}\n`);
       return;

@@ -120,7 +120,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     for (const t of st.trajectory as { commit: string; metric: number; description: string }[]) say(`   - ${t.commit} ${t.metric.toFixed(6)}  ${t.description}`);
     say("4. Next ideas: tune per-order discounts one at a time; interpolate with a word-level model; cache counts across orders to consume more data.");
     try {
-      const { writeReport } = await import("./report.js");
+      const { writeReport } = await import("./report/report.js");
       const r = await writeReport(ws);
       say(`\nReport: ${r.markdown} and ${r.svg}`);
     } catch (e) {

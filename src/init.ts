@@ -3,6 +3,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { execFileSync } from "node:child_process";
+import { writeAtomically } from "./files.js";
+import { isInside } from "./paths.js";
 
 /**
  * `autoresearch-mcp init [dir]`: installs the packaged skill where opencode and Claude Code look
@@ -162,9 +164,7 @@ function writeInside(root: string, rel: string, content: string) {
   assertInside(root, abs);
   fs.mkdirSync(path.dirname(abs), { recursive: true });
   assertInside(root, abs);
-  const tmp = `${abs}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, abs);
+  writeAtomically(abs, content);
 }
 
 /** Follows symlinks of the longest existing prefix of `abs` and checks it stays under `root`. */
@@ -181,8 +181,7 @@ function assertInside(root: string, abs: string) {
     probe = up;
   }
   const real = path.join(fs.realpathSync(probe), ...rest);
-  const relToRoot = path.relative(realRoot, real);
-  if (relToRoot === ".." || relToRoot.startsWith(`..${path.sep}`) || path.isAbsolute(relToRoot))
+  if (!isInside(realRoot, real))
     throw new Error(`init: ${abs} resolves to ${real}, outside ${realRoot}; refusing to write there`);
 }
 

@@ -42,7 +42,7 @@ const hasProc = process.platform === "linux" && fs.existsSync("/proc/self/stat")
  * Live (non-zombie) processes of a run: members of its process group, plus, on Linux, any process
  * whose environment carries the run's marker (it escaped the group with setsid).
  */
-export function runProcesses(pgid: number | null, runId: string, scanEnv = true): number[] {
+function runProcesses(pgid: number | null, runId: string, scanEnv = true): number[] {
   if (!hasProc) {
     if (pgid === null) return [];
     try {

@@ -410,14 +410,3 @@ export function appendDurably(file: string, text: string): { written: Buffer; st
     fs.closeSync(fd);
   }
 }
-
-/** The best kept row: the last `keep` (keeps only ever improve or tie), or null. */
-export function bestKept(rows: ResultRow[]): ResultRow | null {
-  for (let i = rows.length - 1; i >= 0; i--) if (rows[i].status === "keep" && (Number.isFinite(rows[i].value) || i === 0)) return rows[i];
-  return null;
-}
-
-export function lastRowFor(rows: ResultRow[], short: string): ResultRow | null {
-  for (let i = rows.length - 1; i >= 0; i--) if (rows[i].commit === short) return rows[i];
-  return null;
-}

@@ -2,7 +2,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { appendDurably, bestKept, ensureHeader, formatRow, headerFor, lastRowFor, parseResults, readResults, ResultsLog, sanitizeDescription, type ResultRow, type ResultsView } from "../src/results.js";
+import { bestKept } from "../src/rules/policy.js";
+import { rowFor } from "../src/session/history.js";
+import { appendDurably, ensureHeader, formatRow, headerFor, parseResults, readResults, ResultsLog, sanitizeDescription, type ResultRow, type ResultsView } from "../src/results.js";
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "arresults-"));
 afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -191,15 +193,17 @@ describe("appendDurably / ensureHeader", () => {
   });
 });
 
-describe("bestKept / lastRowFor", () => {
+describe("the policy on parsed rows (rules/policy.ts, session/history.ts)", () => {
   const rows = parseResults(KARPATHY).rows;
-  it("bestKept is the last keep", () => {
-    expect(bestKept(rows)?.commit).toBe("a1b2c3d");
-    expect(bestKept(rows.filter((r) => r.status !== "keep"))).toBeNull();
+  it("bestKept is the best kept value (here the last keep: keeps only improve)", () => {
+    expect(bestKept(rows, "min")?.commit).toBe("a1b2c3d");
+    expect(bestKept(rows.filter((r) => r.status !== "keep"), "min")).toBeNull();
   });
-  it("lastRowFor finds the last row of a commit", () => {
-    expect(lastRowFor(rows, "b2c3d4e")?.status).toBe("discard");
-    expect(lastRowFor(rows, "zzzzzzz")).toBeNull();
+  it("rowFor gives a commit's last row, or its keep when it was ever kept", () => {
+    expect(rowFor(rows, "b2c3d4e")?.status).toBe("discard");
+    expect(rowFor(rows, "zzzzzzz")).toBeNull();
+    const rerun = parseResults(`commit\tval_bpb\tmemory_gb\tstatus\tdescription\nabc1234\t0.9\t1.0\tkeep\tx\nabc1234\t0.95\t1.0\tdiscard\tnoise check\n`).rows;
+    expect(rowFor(rerun, "abc1234")?.status).toBe("keep");
   });
 });
 

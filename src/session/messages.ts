@@ -1,5 +1,5 @@
 import { refuse } from "../errors.js";
-import { isDependencyManifest, type TreeViolation } from "../guards.js";
+import { isDependencyManifest, type TreeViolation } from "../guards/tree.js";
 import { printable } from "../paths.js";
 import type { Refusal } from "../rules/head-state.js";
 

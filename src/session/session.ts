@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { errorMessage, refuse } from "../errors.js";
 import { shortHash } from "../git.js";
-import { treeViolations } from "../guards.js";
+import { treeViolations } from "../guards/tree.js";
 import { parseLogFile } from "../metrics.js";
 import { unifiedDiff } from "../patch.js";
 import { printable, resolveRegularFile } from "../paths.js";

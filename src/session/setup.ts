@@ -34,7 +34,7 @@ export interface SetupResult {
   next: string;
 }
 
-export function checkTag(tag: string): void {
+function checkTag(tag: string): void {
   if (!TAG_RE.test(tag) || tag.includes("..") || tag.endsWith(".lock") || tag.endsWith("."))
     refuse("bad_tag", `Tag "${printable(tag)}" is not usable as a branch name.`, "Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. nov24).");
 }
@@ -163,7 +163,7 @@ async function baseFromHistory(ws: Workspace, tip: string, tag: string): Promise
 }
 
 /** Checks of the data and environment (autoresearch.json `checks`), one after another. */
-export async function runChecks(ws: Workspace): Promise<CheckResult[]> {
+async function runChecks(ws: Workspace): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const argv of ws.config.checks) out.push(await runCheck(ws, argv));
   return out;

@@ -37,7 +37,7 @@ export function runSpec(ws: Workspace, commit: string): RunSpec {
 }
 
 /** The log a run wrote; the name comes from a record on disk, so it is checked like any path. */
-export function runLogPath(ws: Workspace, rec: RunRecord): string {
+function runLogPath(ws: Workspace, rec: RunRecord): string {
   return rec.log === ws.config.log ? ws.logPath : resolveWritable(ws.root, rec.log, "log");
 }
 

@@ -1,9 +1,11 @@
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ok, refused } from "../helpers/client.js";
 import { experiment, restart, session, useSessions } from "../helpers/session.js";
 import { startClient } from "../helpers/client.js";
+import { alive, waitUntil } from "../helpers/procs.js";
 import { git, makeWorkspace, porcelain, read, write, headShort } from "../helpers/workspace.js";
 
 useSessions();
@@ -49,6 +51,24 @@ describe("start_session", () => {
     expect(msg).toMatch(/The check \["python3","-c",.*\] failed \(exit 3\)\.\nno cached data/);
     expect(msg).toMatch(/report this to the human and stop/);
     expect(git(ws, "branch", "--show-current").trim()).toBe("master");
+  });
+
+  it("kills a check's whole process tree at checkTimeoutSeconds and refuses the session", async () => {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "ar-check-"));
+    try {
+      const pidFile = path.join(scratch, "grandchild.pid");
+      // sh starts a grandchild first thing, then waits forever: only a tree kill ends both.
+      const check = ["sh", "-c", `sleep 300 & echo $! > '${pidFile}'; wait`];
+      const { ws, c } = await fresh({ config: { run: ["python3", "train.py"], checks: [check], checkTimeoutSeconds: 5, graceSeconds: 1 } });
+      const msg = await refused(c, "start_session", { tag: "x" });
+      expect(msg).toMatch(/The check \["sh","-c",.*\] failed \(timed out after 5 s\)/);
+      expect(fs.existsSync(pidFile), "the check started its grandchild").toBe(true);
+      const pid = Number(fs.readFileSync(pidFile, "utf8"));
+      expect(await waitUntil(() => !alive(pid), 30_000), `grandchild ${pid} is gone`).toBe(true);
+      expect(git(ws, "branch", "--show-current").trim()).toBe("master");
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   it("names the field of a bad autoresearch.json on every call and keeps serving", async () => {

@@ -4,11 +4,13 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { renderMarkdown, renderSvg, writeReport } from "../src/report.js";
-import { parseResults, readResults, type ResultRow } from "../src/results.js";
-import { git, makeWorkspace, porcelain, read, removeWorkspaces, write } from "./helpers/workspace.js";
+import { renderMarkdown } from "../../src/report/markdown.js";
+import { writeReport } from "../../src/report/report.js";
+import { renderSvg } from "../../src/report/svg.js";
+import { parseResults, readResults, type ResultRow } from "../../src/results.js";
+import { git, makeWorkspace, porcelain, read, removeWorkspaces, write } from "../helpers/workspace.js";
 
-const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const karpathy = readResults(path.join(FIXTURES, "results-karpathy.tsv"));
 const handEdited = readResults(path.join(FIXTURES, "results-handedited.tsv"));
 const MIN = { metric: "val_bpb", goal: "min" as const };

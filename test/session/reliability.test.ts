@@ -1,10 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { call, ok, refused, text } from "./helpers/client.js";
-import { experiment, restart, session, useSessions } from "./helpers/session.js";
-import { git, headShort, porcelain, read, write } from "./helpers/workspace.js";
-import { waitUntil } from "./helpers/procs.js";
+import { call, ok, refused, text } from "../helpers/client.js";
+import { experiment, restart, session, useSessions } from "../helpers/session.js";
+import { git, headShort, porcelain, read, write } from "../helpers/workspace.js";
+import { waitUntil } from "../helpers/procs.js";
 
 useSessions();
 
@@ -137,7 +137,7 @@ describe("results.tsv missing or unreadable: the rules refuse instead of reading
   });
 
   it("a symlinked results.tsv at start: refused before the branch is made, and a fresh start works once it is a plain file", async () => {
-    const { makeWorkspace } = await import("./helpers/workspace.js");
+    const { makeWorkspace } = await import("../helpers/workspace.js");
     const ws = makeWorkspace();
     fs.writeFileSync(path.join(ws, "..", `${path.basename(ws)}-results.tsv`), "");
     fs.symlinkSync(path.join(ws, "..", `${path.basename(ws)}-results.tsv`), path.join(ws, "results.tsv"));

@@ -2,10 +2,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { call, ok, refused, startClient } from "./helpers/client.js";
+import { call, ok, refused, startClient } from "../helpers/client.js";
 import { execFileSync } from "node:child_process";
-import { session, useSessions } from "./helpers/session.js";
-import { git, read } from "./helpers/workspace.js";
+import { session, useSessions } from "../helpers/session.js";
+import { git, read } from "../helpers/workspace.js";
 
 useSessions();
 
@@ -88,7 +88,7 @@ describe("the server writes nowhere outside the workspace", () => {
     const ws = path.join(parent, "ws");
     try {
       fs.mkdirSync(ws);
-      for (const f of ["train.py", "prepare.py"]) fs.copyFileSync(new URL(`./fixtures/${f}`, import.meta.url), path.join(ws, f));
+      for (const f of ["train.py", "prepare.py"]) fs.copyFileSync(new URL(`../fixtures/${f}`, import.meta.url), path.join(ws, f));
       fs.writeFileSync(path.join(ws, "autoresearch.json"), JSON.stringify({ run: ["python3", "train.py"], budgetSeconds: 5 }));
       fs.writeFileSync(path.join(ws, ".gitignore"), "__pycache__/\n");
       git(ws, "init", "-q");

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { startClient, ok, refused, call, text, type Started } from "./helpers/client.js";
-import { makeWorkspace, removeWorkspaces, read, git, porcelain, headShort, logSubjects } from "./helpers/workspace.js";
+import { startClient, ok, refused, call, text, type Started } from "../helpers/client.js";
+import { makeWorkspace, removeWorkspaces, read, git, porcelain, headShort, logSubjects } from "../helpers/workspace.js";
 
 let srv: Started | null = null;
 afterEach(async () => {

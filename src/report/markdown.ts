@@ -1,0 +1,95 @@
+import { sanitizeDescription, type ResultRow } from "../results.js";
+import { improvement, type Goal } from "../rules/policy.js";
+
+import { summarize } from "./summary.js";
+
+/** report.md: the night in text, for a human and for an agent's final summary. */
+
+export interface ReportInfo {
+  metric: string;
+  goal: Goal;
+  tag?: string | null;
+  branch?: string | null;
+  /** problems readResults found in results.tsv (hand edits) */
+  problems: string[];
+  /** commit as written in results.tsv → subject of that git commit, where known */
+  subjects?: Map<string, string>;
+}
+
+/** Text from results.tsv inside a markdown table cell or line: one line, `|` escaped, no HTML. */
+function md(s: string): string {
+  return sanitizeDescription(s, 10_000)
+    .replace(/[\\`*[\]|]/g, (c) => `\\${c}`)
+    .replace(/(?<!\w)_|_(?!\w)/g, "\\_")
+    .replace(/&(?=#?\w+;)/g, "&amp;") // only where it would start an entity
+    .replace(/</g, "&lt;"); // no raw HTML; a lone ">" mid-line is plain text
+}
+
+/** A commit as inline code when it is a plain token (a hash, "baseline"), else escaped text. */
+const mdCommit = (c: string) => (/^[\w.-]{1,64}$/.test(c) ? `\`${c}\`` : md(c) || "(none)");
+const fmt = (v: number) => v.toFixed(6);
+const signed = (v: number) => (v > 0 ? "+" : v < 0 ? "−" : "±") + Math.abs(v).toFixed(6);
+const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;
+
+export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
+  const { metric, goal } = info;
+  const s = summarize(rows, goal);
+  const m = md(metric);
+  const out: string[] = [];
+  out.push(`# autoresearch report${info.tag ? `: ${md(info.tag)}` : ""}`, "");
+  const where = [info.branch ? `Branch \`${info.branch.replace(/`/g, "")}\`` : null, `metric \`${metric}\` (${goal === "min" ? "lower" : "higher"} is better)`].filter(Boolean);
+  out.push(`${where.join(", ")}.`, "", "![progress](progress.svg)", "");
+
+  out.push("## Summary", "");
+  const c = s.counts;
+  const parts = [`${c.keep} keep`, `${c.discard} discard`, `${c.crash} crash`, ...(c.other ? [`${c.other} other`] : [])];
+  out.push(`- Experiments: ${rows.length} (${parts.join(", ")})`);
+  const finished = c.keep + c.discard;
+  out.push(`- Keep rate: ${pct(c.keep, rows.length)} (${c.keep} of ${rows.length}${finished ? `; ${pct(c.keep, finished)} of the ${finished} that were not crashes` : ""})`);
+  const { best, baseline } = s;
+  if (best) out.push(`- Best: ${mdCommit(best.row.commit)} (#${best.n}), ${m} ${fmt(best.row.value)}: ${md(best.row.description) || "(no description)"}`);
+  else out.push(`- Best: none yet (no kept row with a ${m} value)`);
+  if (baseline) out.push(`- Baseline: ${mdCommit(baseline.row.commit)} (#${baseline.n}), ${m} ${fmt(baseline.row.value)}`);
+  if (best && baseline) {
+    const gain = improvement(baseline.row.value, best.row.value, goal);
+    const rel = baseline.row.value !== 0 ? ` (${((100 * gain) / Math.abs(baseline.row.value)).toFixed(2)}%)` : "";
+    out.push(`- Improvement over baseline: ${fmt(Math.abs(gain))}${rel} ${(gain >= 0) === (goal === "min") ? "lower" : "higher"}${gain < 0 ? " (worse than the baseline)" : ""}`);
+  }
+  const lastKeep = rows.map((r) => r.status).lastIndexOf("keep");
+  out.push(`- Experiments since the last keep: ${rows.length - 1 - lastKeep}`);
+  // the longest plateau: consecutive rows without a keep (after the first keep, or from the start)
+  let run = 0;
+  let longest = { len: 0, end: 0 };
+  rows.forEach((r, i) => {
+    run = r.status === "keep" ? 0 : run + 1;
+    if (run > longest.len) longest = { len: run, end: i + 1 };
+  });
+  if (longest.len > 1) out.push(`- Longest stretch without a keep: ${longest.len} experiments (#${longest.end - longest.len + 1}–#${longest.end})`);
+  out.push("");
+
+  out.push("## Trajectory", "");
+  if (s.trajectory.length === 0) out.push("No kept experiment with a value yet.", "");
+  else {
+    out.push(`Kept experiments in order; gain is the change from the previous kept one (positive = better).`, "");
+    out.push(`| # | commit | ${m} | gain | description |`, "|---:|---|---:|---:|---|");
+    for (const t of s.trajectory) {
+      const subject = info.subjects?.get(t.row.commit);
+      // The server's commit subject is "<tag>: <description>"; show it only when it says more.
+      const extra = subject && subject.trim() !== t.row.description.trim() ? ` (commit: ${md(subject)})` : "";
+      out.push(`| ${t.n} | ${mdCommit(t.row.commit)} | ${fmt(t.row.value)} | ${t.gain === null ? "baseline" : signed(t.gain)} | ${md(t.row.description)}${extra} |`);
+    }
+    out.push("");
+  }
+
+  out.push("## All experiments", "");
+  out.push(`| # | commit | ${m} | memory_gb | status | description |`, "|---:|---|---:|---:|---|---|");
+  rows.forEach((r, i) => out.push(`| ${i + 1} | ${mdCommit(r.commit)} | ${md(r.valueText)} | ${md(r.memoryText)} | ${md(String(r.status))} | ${md(r.description)} |`));
+  out.push("");
+
+  if (info.problems.length) {
+    out.push("## Problems in results.tsv", "", "Found while reading it (hand edits?); the file was not changed.", "");
+    for (const p of info.problems) out.push(`- ${md(p)}`);
+    out.push("");
+  }
+  return out.join("\n");
+}
