@@ -1,19 +1,19 @@
 import fs from "node:fs";
 import path from "node:path";
-import git from "isomorphic-git";
-import { execa } from "execa";
+import { gitOut, runGit, type Author, type Backend } from "./git/backend.js";
+import { CliBackend } from "./git/cli.js";
+import { IsoBackend } from "./git/iso.js";
 
 /**
- * The git layer. Refs, objects, commits and the hard reset go through isomorphic-git in-process
- * (no process spawn per call). `git status` goes through the git CLI on purpose: only git itself
- * applies every ignore source (global excludes, info/exclude, nested .gitignore) the way the user
- * sees them, and the single-file rule must agree with what the user's `git status` shows.
+ * The git layer. In a plain clone, refs, objects and commits go through isomorphic-git in-process
+ * (no process spawn per call); in a linked worktree (or any workspace whose .git is a file) they go
+ * through the git CLI, because isomorphic-git cannot open one. `git status` always goes through the
+ * CLI on purpose: only git itself applies every ignore source (global excludes, info/exclude, nested
+ * .gitignore) the way the user sees them, and the single-file rule must agree with what the user's
+ * `git status` shows.
  */
 
-export interface Author {
-  name: string;
-  email: string;
-}
+export type { Author } from "./git/backend.js";
 
 export interface StatusEntry {
   /** path relative to the repository root, with forward slashes */
@@ -26,117 +26,106 @@ export interface StatusEntry {
 const ZERO_OID = /^0+$/;
 const FULL_OID = /^[0-9a-f]{40}$/;
 
+const realOrSelf = (p: string) => {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+};
+
 export class Repo {
-  private cache = {};
   private readonly diffCache = new Map<string, string[]>();
   private author: Author | null = null;
 
-  private constructor(readonly dir: string, readonly gitdir: string) {}
+  private constructor(
+    readonly dir: string,
+    /** this work tree's own git dir (HEAD, index): `<dir>/.git`, or `.git/worktrees/<name>` of a linked worktree */
+    readonly gitdir: string,
+    /** where objects, refs and config live; the same as gitdir in a plain clone */
+    readonly commonDir: string,
+    /** true: isomorphic-git; false (linked worktree, submodule, separate git dir): the git CLI */
+    readonly plainClone: boolean,
+    /** the info/exclude that git reads (in the common dir) */
+    private readonly excludeFile: string,
+    private readonly impl: Backend,
+  ) {}
 
   /** Opens the repository whose work tree root is exactly `dir`. */
   static async open(dir: string): Promise<Repo> {
-    const gitdir = path.join(dir, ".git");
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(gitdir);
-    } catch {
-      throw new Error(`${dir} is not the root of a git repository (no .git here). Run "git init" there, commit train.py and prepare.py, then start the session.`);
+    const notRoot = `${dir} is not the root of a git repository (no .git here). Run "git init" there, commit train.py and prepare.py, then start the session.`;
+    const r = await runGit(dir, ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "info/exclude"]);
+    if (r.exitCode !== 0) {
+      // Outside any repository, or inside a .git dir / bare repository (no work tree).
+      if (/not a git repository|must be run in a work tree/i.test(r.stderr)) throw new Error(notRoot);
+      throw new Error(`git cannot open the repository at ${dir}: ${r.stderr.trim() || `exit ${r.exitCode}`}. Fix what git reports, then start the session.`);
     }
-    if (!st.isDirectory())
-      throw new Error(`${dir}/.git is a file (a git worktree or submodule); autoresearch-mcp needs a plain clone. Use "git clone" to give each agent its own copy.`);
-    return new Repo(dir, gitdir);
-  }
-
-  private get base() {
-    return { fs, dir: this.dir, gitdir: this.gitdir, cache: this.cache };
+    const [top, gitdir, commonDir, excludeFile] = r.stdout.split("\n");
+    if (!top || !excludeFile || realOrSelf(top) !== realOrSelf(dir)) throw new Error(notRoot);
+    const dotGit = path.join(dir, ".git");
+    const plain = realOrSelf(gitdir) === realOrSelf(dotGit) && realOrSelf(commonDir) === realOrSelf(gitdir);
+    if (plain) return new Repo(dir, dotGit, dotGit, true, excludeFile, new IsoBackend(dir, dotGit));
+    return new Repo(dir, gitdir, commonDir, false, excludeFile, new CliBackend(dir));
   }
 
   /** Runs the git CLI in the work tree; output is bounded by what git prints for small queries. */
-  async cli(args: string[], opts: { input?: string } = {}): Promise<string> {
-    const r = await execa("git", args, { cwd: this.dir, input: opts.input, stripFinalNewline: false, reject: false, env: { GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" } });
-    if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")} failed: ${String(r.stderr).trim() || `exit ${r.exitCode}`}`);
-    return String(r.stdout);
+  cli(args: string[], opts: { input?: string } = {}): Promise<string> {
+    return gitOut(this.dir, args, opts);
   }
 
-  async headOid(): Promise<string | null> {
-    try {
-      return await git.resolveRef({ ...this.base, ref: "HEAD" });
-    } catch {
-      return null; // unborn branch: no commit yet
-    }
+  headOid(): Promise<string | null> {
+    return this.impl.headOid();
   }
 
   /** Full branch name checked out (without refs/heads/), or null when HEAD is detached. */
-  async currentBranch(): Promise<string | null> {
-    const b = await git.currentBranch({ ...this.base, fullname: false, test: true });
-    return b ?? null;
+  currentBranch(): Promise<string | null> {
+    return this.impl.currentBranch();
   }
 
-  async branchOid(branch: string): Promise<string | null> {
-    try {
-      return await git.resolveRef({ ...this.base, ref: `refs/heads/${branch}` });
-    } catch {
-      return null;
-    }
+  branchOid(branch: string): Promise<string | null> {
+    return this.impl.branchOid(branch);
   }
 
   /** Creates `branch` at HEAD and checks it out (HEAD moves, the work tree stays as it is). */
-  async createAndCheckoutBranch(branch: string): Promise<void> {
-    await git.branch({ ...this.base, ref: branch, checkout: false });
-    await git.writeRef({ ...this.base, ref: "HEAD", value: `refs/heads/${branch}`, symbolic: true, force: true });
+  createAndCheckoutBranch(branch: string): Promise<void> {
+    return this.impl.createAndCheckoutBranch(branch);
   }
 
   /** Points HEAD at an existing branch without touching files (used when resuming). */
-  async checkoutBranch(branch: string): Promise<void> {
-    await git.checkout({ ...this.base, ref: branch });
+  checkoutBranch(branch: string): Promise<void> {
+    return this.impl.checkoutBranch(branch);
   }
 
   async expand(short: string): Promise<string | null> {
     if (!/^[0-9a-f]{4,40}$/i.test(short)) return null;
-    try {
-      return await git.expandOid({ ...this.base, oid: short.toLowerCase() });
-    } catch {
-      return null;
-    }
+    return this.impl.expand(short.toLowerCase());
   }
 
-  async commitExists(oid: string): Promise<boolean> {
-    try {
-      await git.readCommit({ ...this.base, oid });
-      return true;
-    } catch {
-      return false;
-    }
+  commitExists(oid: string): Promise<boolean> {
+    return this.impl.commitExists(oid);
   }
 
-  async readCommit(oid: string) {
-    const c = await git.readCommit({ ...this.base, oid });
-    return { oid: c.oid, parents: c.commit.parent, message: c.commit.message, timestamp: c.commit.committer.timestamp };
+  readCommit(oid: string) {
+    return this.impl.readCommit(oid);
   }
 
   /** Bytes of `filepath` in commit `oid`, or null when the file is not in that commit. */
-  async readFileAt(oid: string, filepath: string): Promise<Buffer | null> {
-    try {
-      const { blob } = await git.readBlob({ ...this.base, oid, filepath });
-      return Buffer.from(blob);
-    } catch {
-      return null;
-    }
+  readFileAt(oid: string, filepath: string): Promise<Buffer | null> {
+    return this.impl.readFileAt(oid, filepath);
   }
 
   /** True when `ancestor` is `oid` or one of its ancestors. */
   async isAncestor(ancestor: string, oid: string): Promise<boolean> {
     if (ancestor === oid) return true;
-    return git.isDescendent({ ...this.base, oid, ancestor, depth: -1 });
+    return this.impl.isAncestor(ancestor, oid);
   }
 
   /** Commits from `oid` back to (excluding) `stop`, newest first. */
   async log(oid: string, stop?: string, max = 10_000) {
-    const out: { oid: string; message: string; parents: string[] }[] = [];
-    const commits = await git.log({ ...this.base, ref: oid, depth: max });
-    for (const c of commits) {
+    const out = [];
+    for (const c of await this.impl.log(oid, max)) {
       if (c.oid === stop) break;
-      out.push({ oid: c.oid, message: c.commit.message, parents: c.commit.parent });
+      out.push(c);
     }
     return out;
   }
@@ -144,48 +133,31 @@ export class Repo {
   /** Who commits: the repository's or user's git identity, else a neutral default. */
   async commitAuthor(): Promise<Author> {
     if (this.author) return this.author;
-    const get = async (key: string) => {
-      const local = (await git.getConfig({ ...this.base, path: key })) as string | undefined;
-      if (local) return local;
-      try {
-        return (await this.cli(["config", "--get", key])).trim() || undefined;
-      } catch {
-        return undefined;
-      }
-    };
+    const get = (key: string) => this.impl.configValue(key);
     this.author = { name: (await get("user.name")) ?? "autoresearch", email: (await get("user.email")) ?? "autoresearch@localhost" };
     return this.author;
   }
 
   /** Stages exactly `filepath` and commits it; returns the new commit id. */
   async commitFile(filepath: string, message: string, afterAdd?: () => void): Promise<string> {
-    await git.add({ ...this.base, filepath });
-    afterAdd?.();
-    const author = await this.commitAuthor();
-    return git.commit({ ...this.base, message, author });
+    return this.impl.commitFile(filepath, message, await this.commitAuthor(), afterAdd);
   }
 
   /**
    * `git reset --hard <oid>` on the current branch, in two steps so that a server killed in
    * between leaves a state the next one can finish: move the branch ref, then reset the index
-   * and work tree to it. The second step is git's own `reset --hard` (isomorphic-git has no reset,
-   * and its forced checkout walks and rewrites every file: 5-7× slower). Untracked and ignored
-   * files (results.tsv, run.log) are never touched.
+   * and work tree to it. Untracked and ignored files (results.tsv, run.log) are never touched.
    */
-  async resetHard(branch: string, oid: string, afterRef?: () => void): Promise<void> {
-    await git.writeRef({ ...this.base, ref: `refs/heads/${branch}`, value: oid, force: true });
-    afterRef?.();
-    if ((await this.currentBranch()) !== branch) await git.checkout({ ...this.base, ref: branch, force: true });
-    else await this.cli(["reset", "--hard", "--quiet", oid]);
-    this.cache = {};
+  resetHard(branch: string, oid: string, afterRef?: () => void): Promise<void> {
+    return this.impl.resetHard(branch, oid, afterRef);
   }
 
   /**
    * Keeps a commit reachable under refs/autoresearch-mcp/ so that `git show <hash>` of any row in
    * results.tsv keeps working after reset_to_best and `git gc` (isomorphic-git writes no reflog).
    */
-  async keepReachable(name: string, oid: string): Promise<void> {
-    await git.writeRef({ ...this.base, ref: `refs/autoresearch-mcp/${name}`, value: oid, force: true });
+  keepReachable(name: string, oid: string): Promise<void> {
+    return this.impl.writeRef(`refs/autoresearch-mcp/${name}`, oid);
   }
 
   /** `git status` of the work tree, untracked files listed one by one, ignored files left out. */
@@ -216,9 +188,9 @@ export class Repo {
     return [...paths];
   }
 
-  /** Adds patterns to .git/info/exclude (local, never a tracked .gitignore edit). */
+  /** Adds patterns to info/exclude (local, never a tracked .gitignore edit; shared by all worktrees). */
   ensureExcluded(patterns: string[]): void {
-    const file = path.join(this.gitdir, "info", "exclude");
+    const file = this.excludeFile;
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
     const have = new Set(text.split(/\r?\n/).map((l) => l.trim()));

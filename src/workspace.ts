@@ -14,7 +14,7 @@ export interface Workspace {
   /** checked again on every use (the agent may swap the file for a symlink or a FIFO) */
   readonly resultsPath: string;
   readonly logPath: string;
-  /** server state under .git/autoresearch/ (never tracked, never in the work tree) */
+  /** server state in this work tree's own git dir: .git/autoresearch/, or .git/worktrees/<name>/autoresearch/ of a linked worktree (never tracked, never in the work tree) */
   stateDir: string;
   runRecordPath: string;
   sessionPath: string;

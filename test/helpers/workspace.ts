@@ -42,6 +42,14 @@ export function makeWorkspace(opts: WorkspaceOptions = {}): string {
   return dir;
 }
 
+/** A linked worktree of `repo` (git worktree add -b <branch>) in a new temp dir, removed with the workspaces. */
+export function addWorktree(repo: string, branch = "wt", parent = os.tmpdir()): string {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(parent, "arwt-")));
+  made.push(dir);
+  git(repo, "worktree", "add", "-q", "-b", branch, dir);
+  return dir;
+}
+
 export function removeWorkspaces(): void {
   for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
