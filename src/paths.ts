@@ -31,8 +31,42 @@ export function isInside(root: string, child: string): boolean {
   return rel === "" || (rel !== ".." && !rel.startsWith(".." + path.sep) && !path.isAbsolute(rel));
 }
 
-/** True when `real` (inside `realRoot`) lies in the workspace's .git directory. */
-const inGitDir = (realRoot: string, real: string) => path.relative(realRoot, real).split(path.sep)[0].toLowerCase() === ".git";
+/**
+ * The git dirs a `.git` file names (linked worktree, submodule): `gitdir: <dir>` and that dir's
+ * `commondir`, real paths. Read on every check: two small files that `git worktree move` rewrites.
+ */
+function linkedGitDirs(realRoot: string): string[] {
+  const dotGit = path.join(realRoot, ".git");
+  if (!lstatOrNull(dotGit)?.isFile()) return [];
+  const dirs: string[] = [];
+  try {
+    const m = /^gitdir: *(.+?)\s*$/m.exec(readSmallFile(dotGit));
+    if (!m) return [];
+    const gitdir = fs.realpathSync(path.resolve(realRoot, m[1]));
+    dirs.push(gitdir);
+    dirs.push(fs.realpathSync(path.resolve(gitdir, readSmallFile(path.join(gitdir, "commondir")).trim())));
+  } catch {
+    // a missing commondir (submodule) or a broken link: nothing (more) to protect
+  }
+  return dirs;
+}
+
+/** The first 4 KiB of a plain file (never blocks on a FIFO). */
+function readSmallFile(file: string): string {
+  const fd = openPlainFile(file, fs.constants.O_RDONLY);
+  try {
+    const buf = Buffer.alloc(4096);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString("utf8");
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** True when `real` (inside `realRoot`) lies in the workspace's .git, or in a git dir its .git file names. */
+function inGitDir(realRoot: string, real: string): boolean {
+  if (path.relative(realRoot, real).split(path.sep)[0].toLowerCase() === ".git") return true;
+  return linkedGitDirs(realRoot).some((d) => isInside(d, real));
+}
 
 /** lstat that answers null for a missing path. */
 function lstatOrNull(p: string): fs.Stats | null {
@@ -75,7 +109,7 @@ export function resolveInside(root: string, rel: string, what: string): string {
     }
     const realDir = fs.realpathSync(p);
     if (!isInside(realRoot, realDir)) refuse("bad_path", `${what} "${printable(rel)}" lies under a symlink that leaves the workspace.`, "Use a plain file inside the workspace.");
-    if (inGitDir(realRoot, realDir)) refuse("bad_path", `${what} "${printable(rel)}" lies under a symlink into .git.`, "Use a plain file inside the workspace.");
+    if (inGitDir(realRoot, realDir)) refuse("bad_path", `${what} "${printable(rel)}" lies in .git (through a symlink, or a git dir inside the workspace).`, "Use a plain file inside the workspace.");
     return abs;
   }
   if (!isInside(realRoot, real)) refuse("bad_path", `${what} "${printable(rel)}" is a symlink to a file outside the workspace.`, "Replace the symlink with a plain file inside the workspace.");

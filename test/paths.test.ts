@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProtocolRefusal } from "../src/errors.js";
 import { checkRelativePath, isInside, printable, resolveInside, resolveRegularFile } from "../src/paths.js";
+import { addWorktree, makeWorkspace, removeWorkspaces } from "./helpers/workspace.js";
 
 /**
  * Path safety, table-style as modelcontextprotocol/servers' filesystem server tests it: every
@@ -154,6 +155,61 @@ describe("resolveInside / resolveRegularFile", () => {
     fs.symlinkSync(ws, alias);
     expect(resolveRegularFile(alias, "train.py", "editable file")).toBe(path.join(alias, "train.py"));
     expect(refusal(() => resolveInside(alias, "link-out.py", "editable file")).code).toBe("bad_path");
+  });
+});
+
+describe("a workspace whose .git is a file (linked worktree)", () => {
+  afterAll(() => removeWorkspaces());
+
+  it("refuses symlinks into the common .git and into the worktree's own git dir (both outside the work tree)", () => {
+    const main = makeWorkspace();
+    const wt = addWorktree(main);
+    const own = fs.readFileSync(path.join(wt, ".git"), "utf8").replace(/^gitdir: */, "").trim();
+    fs.symlinkSync(path.join(main, ".git", "config"), path.join(wt, "common.py"));
+    fs.symlinkSync(path.join(own, "HEAD"), path.join(wt, "own.py"));
+    fs.symlinkSync(path.join(main, ".git"), path.join(wt, "commondir"));
+    fs.symlinkSync(path.join(wt, ".git"), path.join(wt, "dotgit.py"));
+    expect(resolveRegularFile(wt, "train.py", "editable file")).toBe(path.join(wt, "train.py"));
+    expect(refusal(() => resolveInside(wt, "common.py", "editable file")).message).toMatch(/is a symlink to a file outside the workspace/);
+    expect(refusal(() => resolveInside(wt, "own.py", "editable file")).message).toMatch(/is a symlink to a file outside the workspace/);
+    expect(refusal(() => resolveInside(wt, "commondir/hooks/new", "editable file")).message).toMatch(/lies under a symlink that leaves the workspace/);
+    expect(refusal(() => resolveInside(wt, "dotgit.py", "editable file")).message).toMatch(/resolves into \.git/);
+    expect(refusal(() => resolveInside(wt, ".git", "editable file")).message).toMatch(/points into \.git/);
+  });
+
+  // A .git file may name git dirs inside the work tree (git init --separate-git-dir=meta, a moved
+  // main checkout); containment alone would let those through.
+  let lw: string;
+  beforeAll(() => {
+    lw = path.join(base, "lw");
+    fs.mkdirSync(path.join(lw, "meta", "worktrees", "lw"), { recursive: true });
+    fs.writeFileSync(path.join(lw, ".git"), "gitdir: meta/worktrees/lw\n");
+    fs.writeFileSync(path.join(lw, "meta", "worktrees", "lw", "commondir"), "../..\n");
+    fs.writeFileSync(path.join(lw, "meta", "worktrees", "lw", "HEAD"), "ref: refs/heads/x\n");
+    fs.writeFileSync(path.join(lw, "meta", "config"), "[core]\n");
+    fs.writeFileSync(path.join(lw, "train.py"), "x = 1\n");
+    fs.mkdirSync(path.join(lw, "notes"));
+    fs.symlinkSync(path.join(lw, "meta", "worktrees", "lw", "HEAD"), path.join(lw, "own.py"));
+    fs.symlinkSync(path.join(lw, "meta", "config"), path.join(lw, "common.py"));
+    fs.symlinkSync(path.join(lw, "meta"), path.join(lw, "commonlink"));
+  });
+
+  it.each([
+    ["a symlink into the worktree's own git dir", "own.py", /"own\.py" resolves into \.git/],
+    ["a symlink into the common dir", "common.py", /"common\.py" resolves into \.git/],
+    ["the common dir's config by its path", "meta/config", /resolves into \.git/],
+    ["the worktree's HEAD by its path", "meta/worktrees/lw/HEAD", /resolves into \.git/],
+    ["a new file in the worktree's own git dir", "meta/worktrees/lw/new.py", /lies in \.git/],
+    ["a new file under a symlinked dir into the common dir", "commonlink/new.py", /lies under a symlink into \.git/],
+  ])("refuses %s when the git dirs lie inside the workspace", (_rule, rel, message) => {
+    const e = refusal(() => resolveInside(lw, rel, "editable file"));
+    expect(e.code).toBe("bad_path");
+    expect(e.message).toMatch(message);
+  });
+
+  it("still accepts the workspace's own files there", () => {
+    expect(resolveRegularFile(lw, "train.py", "editable file")).toBe(path.join(lw, "train.py"));
+    expect(resolveInside(lw, "notes/new.md", "editable file")).toBe(path.join(lw, "notes", "new.md"));
   });
 });
 
