@@ -18,7 +18,16 @@ export interface AtomicWriteOptions {
 }
 
 export function writeAtomically(file: string, data: string | Buffer, opts: AtomicWriteOptions = {}): void {
-  const dir = opts.tmpDir ?? path.dirname(file);
+  try {
+    writeVia(opts.tmpDir ?? path.dirname(file), file, data, opts.mode);
+  } catch (e) {
+    // A linked worktree's git dir can be on another filesystem than its work tree.
+    if (opts.tmpDir === undefined || (e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+    writeVia(path.dirname(file), file, data, opts.mode);
+  }
+}
+
+function writeVia(dir: string, file: string, data: string | Buffer, mode: AtomicWriteOptions["mode"]): void {
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.autoresearch-tmp`);
   // Never through a link or file planted at the temporary name: created fresh, or refused.
@@ -31,13 +40,13 @@ export function writeAtomically(file: string, data: string | Buffer, opts: Atomi
     } finally {
       fs.closeSync(fd);
     }
-    if (opts.mode === "keep") {
+    if (mode === "keep") {
       try {
         fs.chmodSync(tmp, fs.statSync(file).mode);
       } catch {
         /* a new file keeps the default mode */
       }
-    } else if (opts.mode !== undefined) fs.chmodSync(tmp, opts.mode);
+    } else if (mode !== undefined) fs.chmodSync(tmp, mode);
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });

@@ -54,14 +54,17 @@ export class Repo {
   /** Opens the repository whose work tree root is exactly `dir`. */
   static async open(dir: string): Promise<Repo> {
     const notRoot = `${dir} is not the root of a git repository (no .git here). Run "git init" there, commit train.py and prepare.py, then start the session.`;
-    const r = await runGit(dir, ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "info/exclude"]);
+    // Relative answers are relative to `dir` (no --path-format=absolute: that needs git 2.31).
+    const r = await runGit(dir, ["rev-parse", "--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "info/exclude"]);
     if (r.exitCode !== 0) {
       // Outside any repository, or inside a .git dir / bare repository (no work tree).
       if (/not a git repository|must be run in a work tree/i.test(r.stderr)) throw new Error(notRoot);
       throw new Error(`git cannot open the repository at ${dir}: ${r.stderr.trim() || `exit ${r.exitCode}`}. Fix what git reports, then start the session.`);
     }
-    const [top, gitdir, commonDir, excludeFile] = r.stdout.split("\n");
-    if (!top || !excludeFile || realOrSelf(top) !== realOrSelf(dir)) throw new Error(notRoot);
+    const lines = r.stdout.split("\n");
+    if (lines.length < 4 || lines.slice(0, 4).some((l) => !l)) throw new Error(notRoot);
+    const [top, gitdir, commonDir, excludeFile] = lines.slice(0, 4).map((l) => path.resolve(dir, l));
+    if (realOrSelf(top) !== realOrSelf(dir)) throw new Error(notRoot);
     const dotGit = path.join(dir, ".git");
     const plain = realOrSelf(gitdir) === realOrSelf(dotGit) && realOrSelf(commonDir) === realOrSelf(gitdir);
     if (plain) return new Repo(dir, dotGit, dotGit, true, excludeFile, new IsoBackend(dir, dotGit));

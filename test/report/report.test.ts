@@ -8,7 +8,7 @@ import { renderMarkdown } from "../../src/report/markdown.js";
 import { writeReport } from "../../src/report/report.js";
 import { renderSvg } from "../../src/report/svg.js";
 import { parseResults, readResults, type ResultRow } from "../../src/results.js";
-import { git, makeWorkspace, porcelain, read, removeWorkspaces, write } from "../helpers/workspace.js";
+import { addWorktree, git, makeWorkspace, porcelain, read, removeWorkspaces, write } from "../helpers/workspace.js";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const karpathy = readResults(path.join(FIXTURES, "results-karpathy.tsv"));
@@ -347,6 +347,24 @@ describe("writeReport", () => {
     await expect(writeReport(ws)).rejects.toThrow(/no results\.tsv with rows in .*: run a session first/);
     expect(fs.existsSync(path.join(ws, "report.md"))).toBe(false);
   });
+
+  async function reportInWorktree(parent: string) {
+    const main = makeWorkspace();
+    const wt = addWorktree(main, "wt", parent);
+    fs.appendFileSync(path.join(main, ".git", "info", "exclude"), "/results.tsv\n");
+    write(wt, "results.tsv", "commit\tval_bpb\tmemory_gb\tstatus\tdescription\nbaseline\t0.997900\t44.0\tkeep\tbaseline\n");
+    expect((await writeReport(wt)).rows).toBe(1);
+    expect(read(wt, "report.md")).toMatch(/^# autoresearch report/);
+    expect(fs.readdirSync(wt).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(porcelain(wt)).toBe("");
+    expect(fs.existsSync(path.join(main, "report.md"))).toBe(false);
+  }
+
+  it("writes the report in a linked worktree", () => reportInWorktree(os.tmpdir()));
+
+  // /dev/shm is the one other filesystem most Linux machines have; skipped where it is not one.
+  const otherFs = fs.existsSync("/dev/shm") && fs.statSync("/dev/shm").dev !== fs.statSync(os.tmpdir()).dev;
+  it.runIf(otherFs)("writes the report in a linked worktree on another filesystem than its git dir (EXDEV)", () => reportInWorktree("/dev/shm"));
 
   it("refuses to overwrite a tracked report.md", async () => {
     const { ws } = session();
