@@ -8,7 +8,9 @@ import { SourceChecker, type SourceReport } from "../guards/source.js";
 import { applyEdits, contentHash, PatchError, unifiedDiff, type Edit } from "../patch.js";
 import { printable, resolveRegularFile } from "../paths.js";
 import type { Workspace } from "../workspace.js";
+import { treeViolations } from "../guards/tree.js";
 import type { SessionInfo } from "./history.js";
+import { violationRefusal } from "./messages.js";
 
 /** The editable file: reading it (whole, a range, or a diff since a known version), editing it, checking its source. */
 
@@ -135,6 +137,40 @@ export function prepareEdit(ws: Workspace, args: { edits?: Edit[]; content?: str
   }
   if (after === before) refuse("no_change", `The patch leaves ${ws.config.editable} as it is.`, "Give an edit that changes something.");
   return { abs, before, after, matches };
+}
+
+/**
+ * apply_patch's checks in the order the agent is told about them: the work tree first (files
+ * outside the editable one), then the edit itself, then its source; git status and Python's
+ * check run side by side.
+ */
+export async function checkedEdit(ws: Workspace, info: SessionInfo, head: string, guard: SourceGuard, args: { edits?: Edit[]; content?: string; expectedHash?: string }) {
+  const violations = settle(treeViolations(ws.repo, info.base, head, ws.config.editable));
+  const treeFirst = async () => {
+    const v = await violations;
+    if ("error" in v) throw v.error;
+    if (v.value.length) violationRefusal(v.value, ws.config.editable);
+  };
+  let edit: PreparedEdit;
+  try {
+    edit = prepareEdit(ws, args);
+  } catch (e) {
+    await treeFirst();
+    throw e;
+  }
+  const checking = settle(guard.check(ws, info, edit.after));
+  await treeFirst();
+  const checked = await checking;
+  if ("error" in checked) throw checked.error;
+  return { edit, report: checked.value };
+}
+
+/** A promise's outcome as a value, so two checks can run side by side and be reported in order. */
+function settle<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 /** Writes the edit over the editable file (beside it and renamed, keeping its mode). */

@@ -14,12 +14,12 @@ import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
 import { bestKept, nextAfterLog, overrideAllowed, propose, stallOf } from "../rules/policy.js";
 import { runOutcome } from "../rules/outcome.js";
 import { dashboard } from "./dashboard.js";
-import { prepareEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
+import { checkedEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
 import { crashesSinceBest, finishInterruptedReset, readHead, resetBranch, type SessionInfo } from "./history.js";
 import { Ledger } from "./ledger.js";
 import { describePaths, refuseWith, runInProgress, violationRefusal } from "./messages.js";
 import { createSession, prepare, resumeSession, savedSession } from "./setup.js";
-import { describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, outcomeOf, runSpec, waitFor, type Callbacks } from "./training.js";
+import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, outcomeOf, runSpec, waitFor, type Callbacks } from "./training.js";
 
 export type { Callbacks, ReadResult, SessionInfo };
 
@@ -160,28 +160,11 @@ export class Session {
       const head = await this.assertOnBranch(ws, s);
       ledger.require();
       refuseWith(refusalFor("edit", (await readHead(ws, s, ledger, records.read(), head)).facts));
-      // git status and Python's check run side by side; the tree's violations still come first.
-      const violations = settle(treeViolations(ws.repo, s.base, head, ws.config.editable));
-      const treeFirst = async () => {
-        const v = await violations;
-        if ("error" in v) throw v.error;
-        if (v.value.length) violationRefusal(v.value, ws.config.editable);
-      };
-      let edit: ReturnType<typeof prepareEdit>;
-      try {
-        edit = prepareEdit(ws, args);
-      } catch (e) {
-        await treeFirst();
-        throw e;
-      }
-      const checking = settle(this.guard.check(ws, s, edit.after));
-      await treeFirst();
-      const checked = await checking;
-      if ("error" in checked) throw checked.error;
+      const { edit, report } = await checkedEdit(ws, s, head, this.guard, args);
       writeEdit(edit);
       const d = unifiedDiff(ws.config.editable, edit.before, edit.after);
       this.versions.remember(edit.before);
-      return { file: ws.config.editable, hash: this.versions.remember(edit.after), diff: d.diff, added: d.added, removed: d.removed, matches: edit.matches, syntaxChecked: checked.value.checkedByPython && ws.config.syntaxCheck };
+      return { file: ws.config.editable, hash: this.versions.remember(edit.after), diff: d.diff, added: d.added, removed: d.removed, matches: edit.matches, syntaxChecked: report.checkedByPython && ws.config.syntaxCheck };
     });
   }
 
@@ -227,16 +210,7 @@ export class Session {
       if (rec && !rec.exit && rec.serverPid !== process.pid && pidAlive(rec.serverPid))
         refuse("run_in_progress", `Run ${rec.id} is in progress in another autoresearch-mcp server (pid ${rec.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
       const head = await this.assertOnBranch(ws, s);
-      ledger.require();
-      // Work tree and committed history are checked side by side (two git processes at once).
-      const [status, committed] = await Promise.all([ws.repo.status(), treeViolations(ws.repo, s.base, head, ws.config.editable, [])]);
-      if (status.length) {
-        const v = await treeViolations(ws.repo, s.base, head, ws.config.editable, status);
-        if (v.length) violationRefusal(v, ws.config.editable);
-        refuse("dirty_tree", `${ws.config.editable} has uncommitted changes; the code that runs must be the code that is logged.`, "Call commit first (or reset_to_best to drop the changes).");
-      }
-      if (committed.length) violationRefusal(committed, ws.config.editable);
-      refuseWith(refusalFor("run", (await readHead(ws, s, ledger, rec, head)).facts));
+      await assertRunnable(ws, s, ledger, rec, head);
       let run: RunHandle;
       try {
         run = executor.start(runSpec(ws, head));
@@ -366,14 +340,6 @@ export class Session {
     this.guard.close();
     await this.opened?.executor.close().catch(() => undefined);
   }
-}
-
-/** A promise's outcome as a value, so two checks can run side by side and be reported in order. */
-function settle<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
-  return p.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
 }
 
 /** Test hook: the server kills itself at a named point, to prove nothing is lost when that happens. */

@@ -1,4 +1,7 @@
+import { refuse } from "../errors.js";
 import { shortHash } from "../git.js";
+import { treeViolations } from "../guards/tree.js";
+import { refusalFor } from "../rules/head-state.js";
 import { latestRecord, parseLogFile, type ParsedLog } from "../metrics.js";
 import { resolveWritable } from "../paths.js";
 import type { ResultRow } from "../results.js";
@@ -6,6 +9,9 @@ import type { RunHandle, RunRecord, RunSpec } from "../executor/executor.js";
 import { runOutcome, type RunOutcome } from "../rules/outcome.js";
 import { propose, type Proposal } from "../rules/policy.js";
 import type { Workspace } from "../workspace.js";
+import { readHead, type SessionInfo } from "./history.js";
+import type { Ledger } from "./ledger.js";
+import { refuseWith, violationRefusal } from "./messages.js";
 
 /** run_training and parse_metrics: what a run is given, how the server waits for it, what it answers. */
 
@@ -19,6 +25,23 @@ export interface Callbacks {
 
 /** A client that gets no progress times a call out at about 60 s: a wait ends before that. */
 export const MAX_WAIT_WITHOUT_PROGRESS_S = 50;
+
+/**
+ * What must hold before a run starts: results.tsv readable, nothing but committed code in the
+ * work tree, nothing committed outside the editable file, the previous run of HEAD logged.
+ */
+export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string): Promise<void> {
+  ledger.require();
+  // Work tree and committed history are checked side by side (two git processes at once).
+  const [status, committed] = await Promise.all([ws.repo.status(), treeViolations(ws.repo, info.base, head, ws.config.editable, [])]);
+  if (status.length) {
+    const v = await treeViolations(ws.repo, info.base, head, ws.config.editable, status);
+    if (v.length) violationRefusal(v, ws.config.editable);
+    refuse("dirty_tree", `${ws.config.editable} has uncommitted changes; the code that runs must be the code that is logged.`, "Call commit first (or reset_to_best to drop the changes).");
+  }
+  if (committed.length) violationRefusal(committed, ws.config.editable);
+  refuseWith(refusalFor("run", (await readHead(ws, info, ledger, rec, head)).facts));
+}
 
 /** The run of `commit` as the configuration says: the agent cannot pass a command. */
 export function runSpec(ws: Workspace, commit: string): RunSpec {
