@@ -28,4 +28,23 @@ describe("layout", () => {
     const { TOOLS } = await import("../src/tools/index.js");
     for (const t of TOOLS) expect(fs.existsSync(path.join(SRC, "tools", `${t.name.replace(/_/g, "-")}.ts`)), t.name).toBe(true);
   });
+  it("keeps the rules pure: nothing under src/rules reads files, starts processes or touches git", () => {
+    const offenders = files(path.join(SRC, "rules"))
+      .filter((f) => /import (?!type)[^;]*from "(node:|execa|isomorphic-git|\.\.\/(git|files|paths|session|executor\/local))/.test(fs.readFileSync(f, "utf8")))
+      .map((f) => path.relative(SRC, f));
+    expect(offenders).toEqual([]);
+  });
+  it("has no module over 500 lines and no class over 300 (split by responsibility when one grows)", () => {
+    const big: string[] = [];
+    for (const f of files(SRC).filter((x) => x.endsWith(".ts"))) {
+      const lines = fs.readFileSync(f, "utf8").split("\n");
+      if (lines.length > 500) big.push(`${path.relative(SRC, f)}: ${lines.length} lines`);
+      lines.forEach((l, i) => {
+        if (!/^(export )?class /.test(l)) return;
+        const end = lines.findIndex((x, j) => j > i && x === "}");
+        if (end - i + 1 > 300) big.push(`${path.relative(SRC, f)}: ${l.trim()} ${end - i + 1} lines`);
+      });
+    }
+    expect(big).toEqual([]);
+  });
 });
