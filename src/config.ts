@@ -39,6 +39,16 @@ export const ConfigSchema = z
       .default("autoresearch/"),
     checks: z.array(argv).default([]),
     checkTimeoutSeconds: z.number().positive().max(86_400).default(600),
+    // Files the agent may read (never change) besides the read-only ones, where they exist:
+    // program.md says to read README.md; pyproject.toml says which packages are allowed.
+    readable: z.array(relPath("readable")).default(["README.md", "program.md", "pyproject.toml"]),
+    stopAt: z
+      .string()
+      .refine((v) => /^([01]?\d|2[0-3]):[0-5]\d$/.test(v) || (/^\d{4}-\d\d-\d\dT/.test(v) && !Number.isNaN(Date.parse(v))), 'must be a clock time such as "07:00" or an ISO date-time such as "2026-12-02T07:00"')
+      .optional(),
+    maxRuns: z.number().int().positive().optional(),
+    maxMemoryGb: z.number().positive().optional(),
+    maxWaitSeconds: z.number().min(10).max(86_400).optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
     python: z.string().min(1).default("python3"),
     syntaxCheck: z.boolean().default(true),

@@ -40,6 +40,7 @@ describe("defaults (SPEC §2: fit karpathy/autoresearch as published)", () => {
       branchPrefix: "autoresearch/",
       checks: [],
       checkTimeoutSeconds: 600,
+      readable: ["README.md", "program.md", "pyproject.toml"],
       env: {},
       python: "python3",
       syntaxCheck: true,

@@ -27,7 +27,7 @@ describe("server: instructions, the playbook prompt and workspace resources", ()
     const uris = (await c.listResources()).resources.map((r) => r.uri).sort();
     expect(uris).toEqual(["autoresearch://workspace/editable", "autoresearch://workspace/log-tail", "autoresearch://workspace/results"]);
     const train = await c.readResource({ uri: "autoresearch://workspace/editable" });
-    expect(train.contents[0]).toMatchObject({ text: read(ws, "train.py").replace(/\n$/, "") });
+    expect(train.contents[0]).toMatchObject({ text: read(ws, "train.py") });
     const results = await c.readResource({ uri: "autoresearch://workspace/results" });
     expect((results.contents[0] as { text: string }).text).toBe(read(ws, "results.tsv").trimEnd());
     const tail = await c.readResource({ uri: "autoresearch://workspace/log-tail" });

@@ -1,4 +1,4 @@
-import { CRASHES_PER_IDEA } from "./policy.js";
+import { BASELINE_CRASHED, CRASHES_PER_IDEA } from "./policy.js";
 
 /**
  * The HEAD state machine, pure. What HEAD is (from results.tsv, the last run and git history)
@@ -10,9 +10,14 @@ import { CRASHES_PER_IDEA } from "./policy.js";
  *   on_crash      → one fix (edit, commit) or reset
  *   fix_pending   → the fix is committed but has not run: run it, or reset
  *   second_crash  → the fix crashed too: reset
+ *   baseline_crashed → nothing was ever kept and the baseline crashed: no edit (the environment
+ *                   is broken, not train.py); run it again once the human fixed it
+ *
+ * A run ended because the client went away or the server died (`interrupted`) is not the code's
+ * fault: it has no result, needs no row, and HEAD is as if it had not run.
  */
 
-export type HeadState = "clean" | "unlogged_run" | "on_discard" | "on_crash" | "fix_pending" | "second_crash";
+export type HeadState = "clean" | "unlogged_run" | "on_discard" | "on_crash" | "fix_pending" | "second_crash" | "baseline_crashed";
 
 export type Action = "edit" | "commit" | "run" | "log" | "reset";
 
@@ -22,7 +27,9 @@ export interface HeadFacts {
   /** the status results.tsv gives HEAD (a keep if it was ever kept, else its last row), null when none */
   status: string | null;
   /** HEAD's last run, when it has one: its id and whether it finished and was logged */
-  run: { id: string; finished: boolean; logged: boolean; line?: number | null } | null;
+  run: { id: string; finished: boolean; logged: boolean; line?: number | null; interrupted?: boolean } | null;
+  /** HEAD is the session base and no run of the session was kept yet */
+  baselinePending?: boolean;
   /** the status results.tsv gives HEAD's parent, null when none */
   parentStatus: string | null;
   /** crash rows from the best kept commit to HEAD (asked for only when HEAD is a crash) */
@@ -38,10 +45,12 @@ export interface Refusal {
 }
 
 export function headState(f: HeadFacts): HeadState {
-  if (f.run?.finished && !f.run.logged) return "unlogged_run";
+  const run = f.run?.interrupted ? null : f.run;
+  if (run?.finished && !run.logged) return "unlogged_run";
   if (f.status === "discard") return "on_discard";
+  if (f.status === "crash" && f.baselinePending) return "baseline_crashed";
   if (f.status === "crash") return f.crashesSinceBest >= CRASHES_PER_IDEA ? "second_crash" : "on_crash";
-  if (f.status === null && f.run === null && f.parentStatus === "crash") return "fix_pending";
+  if (f.status === null && run === null && f.parentStatus === "crash") return "fix_pending";
   return "clean";
 }
 
@@ -58,12 +67,16 @@ export function refusalFor(action: Action, f: HeadFacts): Refusal | null {
         return { code: "on_discard", message: `HEAD ${f.head} is a logged discard; work on top of it would build on a rejected change.`, next: "Call reset_to_best, then apply your next idea." };
       if (state === "second_crash")
         return { code: "second_crash", message: `HEAD ${f.head} crashed again after a fix attempt.`, next: "One fix per crash: call reset_to_best and try a different idea." };
+      if (state === "baseline_crashed")
+        return { code: "baseline_crashed", message: `The baseline ${f.head} crashed and nothing was kept yet; the baseline is train.py as it is, so the fault is in the environment or the data.`, next: BASELINE_CRASHED };
       return null;
     case "run":
       if (state === "unlogged_run")
         return { code: "unlogged_run", message: `The previous run of ${f.head} (${runId}) is not logged yet.`, next: "Call log_result first, so every run has its row." };
       return null;
     case "log":
+      if (f.run?.interrupted)
+        return { code: "interrupted", message: `The run of ${f.head} (${runId}) was interrupted (the client went away or the server stopped): it has no result to log.`, next: "Run it again: run_training." };
       if (!f.run?.finished) return { code: "no_run", message: `HEAD ${f.head} has no finished run to log.`, next: "Call run_training first; the server logs only results of runs it made." };
       if (f.run.logged)
         return { code: "already_logged", message: `The last run of ${f.head} is already logged (line ${f.run.line ?? "?"}).`, next: "Go on: reset_to_best after a discard or crash, or apply_patch for the next idea." };

@@ -33,6 +33,12 @@ export function memoryGbOf(metrics: ParsedLog["metrics"], key: string): number |
   return typeof mem === "number" && Number.isFinite(mem) ? Math.round((mem / 1024) * 10) / 10 : null;
 }
 
+/**
+ * Runs ended from outside the code: the client went away (the server shut down with it) or the
+ * server died. Not the code's fault: such a run has no result and needs no row.
+ */
+export const interrupted = (exit: RunExit | null): boolean => exit?.reason === "shutdown" || exit?.reason === "server-died";
+
 /** Runs that ended without finishing their work, whatever their exit code says. */
 const STOPPED_EARLY = new Set(["cancel", "shutdown", "server-died", "spawn-failed"]);
 

@@ -50,10 +50,18 @@ export interface Proposal {
 /** Memory above this multiple of the baseline's counts as a crash (explosive growth). */
 export const MEMORY_BLOWUP = 2;
 
+/** What the human set as hard limits of a run (autoresearch.json). */
+export interface RunLimits {
+  /** a run whose peak memory is above this many GB counts as a crash (seed 002: "stay under 23 GB") */
+  maxMemoryGb?: number;
+}
+
 /** The status the server proposes for a finished run, given the rows logged so far. */
-export function propose(o: RunOutcome, rows: readonly ResultRow[], goal: Goal): Proposal {
+export function propose(o: RunOutcome, rows: readonly ResultRow[], goal: Goal, limits: RunLimits = {}): Proposal {
   if (o.timedOut) return { status: "discard", reason: o.reason };
   if (o.crashed || o.value === null) return { status: "crash", reason: o.reason };
+  if (o.memoryGb !== null && limits.maxMemoryGb !== undefined && o.memoryGb > limits.maxMemoryGb)
+    return { status: "crash", reason: `memory ${o.memoryGb} GB is above the limit of ${limits.maxMemoryGb} GB (maxMemoryGb in autoresearch.json)` };
   const baselineMem = rows.find((r) => r.status === "keep" && r.memoryGb > 0)?.memoryGb ?? 0;
   if (o.memoryGb !== null && baselineMem > 0 && o.memoryGb > MEMORY_BLOWUP * baselineMem)
     return { status: "crash", reason: `memory ${o.memoryGb} GB is more than twice the baseline's ${baselineMem} GB (explosive growth counts as a crash)` };
@@ -78,26 +86,70 @@ export const CRASHES_PER_IDEA = 2;
 
 export interface LoggedFacts {
   status: Status;
+  /** some run of the session was kept (false: the baseline has not succeeded yet) */
+  keptAny: boolean;
+  /** HEAD is a kept commit whatever this row says (a repeat of a keep logged as discard) */
+  headKept: boolean;
+  /** why the night is over (stopAt, maxRuns), null while it goes on */
+  nightOver: string | null;
   /** crash rows from the best kept commit to HEAD, this one included */
   crashesSinceBest: number;
   timedOut: boolean;
-  rowNumber: number;
   stall: number;
 }
 
 /** What the agent does after a row is logged. */
 export function nextAfterLog(f: LoggedFacts): string {
+  if (f.nightOver) return nightOverNext(f.nightOver);
+  if (!f.keptAny) return BASELINE_CRASHED;
   const next =
     f.status === "keep"
       ? "Kept: the branch advances. Next idea: apply_patch."
-      : f.status === "discard"
-        ? "Not kept: call reset_to_best, then try a different idea."
-        : f.crashesSinceBest >= CRASHES_PER_IDEA || f.timedOut
-          ? "Crashed again: call reset_to_best and move on to a different idea."
-          : f.rowNumber === 1
-            ? "The baseline crashed: the environment or data is broken. Report it to the human and stop."
-            : "Crashed: if the fix is trivial (typo, missing import), apply_patch + commit one fix and run again; otherwise reset_to_best.";
+      : f.headKept
+        ? "Logged as a repeat: HEAD stays the kept commit. Next idea: apply_patch."
+        : f.status === "discard"
+          ? "Not kept: call reset_to_best, then try a different idea."
+          : f.crashesSinceBest >= CRASHES_PER_IDEA || f.timedOut
+            ? "Crashed again: call reset_to_best and move on to a different idea."
+            : "Crashed: if the fix is trivial (typo, missing name), apply_patch + commit one fix and run again; otherwise reset_to_best.";
   return f.stall >= STALL_LIMIT && f.status !== "keep" ? `${next} ${f.stall} experiments since the last keep: widen the search (a structural change, not another small tweak).` : next;
+}
+
+/**
+ * The baseline is train.py as it is: when it crashes, the environment or the data is broken, not
+ * the code, so no answer offers a fix of train.py.
+ */
+export const BASELINE_CRASHED =
+  "The baseline crashed: the environment or data is broken (a missing package or prepared data is not fixed in train.py). Report the reason to the human and stop; after they fix it, run the baseline again with run_training.";
+
+export const nightOverNext = (why: string) => `The night is over (${why}): no new run starts. Write the final summary (status {"rows":200}) and stop.`;
+
+export interface NightLimits {
+  /** a clock time ("07:00", the next one after the session started) or an ISO date-time */
+  stopAt?: string;
+  /** the most rows results.tsv may hold */
+  maxRuns?: number;
+}
+
+/** The moment `stopAt` names: "HH:MM" is the first such time after `since`; else an ISO date-time. */
+export function stopMoment(stopAt: string, since: Date): Date | null {
+  const hm = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(stopAt);
+  if (!hm) {
+    const t = new Date(stopAt);
+    return Number.isNaN(t.getTime()) ? null : t;
+  }
+  const t = new Date(since);
+  t.setHours(Number(hm[1]), Number(hm[2]), 0, 0);
+  if (t.getTime() <= since.getTime()) t.setDate(t.getDate() + 1);
+  return t;
+}
+
+/** Why the night is over, or null: past stopAt, or maxRuns rows logged. */
+export function nightOver(limits: NightLimits, now: Date, sessionStart: Date, rowCount: number): string | null {
+  if (limits.maxRuns !== undefined && rowCount >= limits.maxRuns) return `maxRuns ${limits.maxRuns} reached: ${rowCount} runs logged`;
+  const stop = limits.stopAt !== undefined ? stopMoment(limits.stopAt, sessionStart) : null;
+  if (stop && now.getTime() >= stop.getTime()) return `stopAt ${limits.stopAt} passed`;
+  return null;
 }
 
 /** The dashboard's one line of advice. */

@@ -5,7 +5,9 @@ import type { Workspace } from "../workspace.js";
 import type { SessionInfo } from "./history.js";
 import type { Ledger } from "./ledger.js";
 import { capList } from "./messages.js";
-import { latestLine } from "./training.js";
+import { latestLine, nightOverNow } from "./training.js";
+import { statusNext } from "../rules/advice.js";
+import { readHead } from "./history.js";
 
 /** The status tool: the session at a glance, from results.tsv's running summary (nothing walks all rows). */
 
@@ -34,6 +36,7 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
   const branch = await ws.repo.currentBranch();
   const stall = stallOf(rows.length, lastKeep);
   const rec = d.lastRun?.rec ?? null;
+  const next = await nextFor(d, head, branch, rows.length, stall);
   return {
     session: info ? { tag: info.tag, branch: info.branch, base: shortHash(info.base) } : null,
     head: head ? shortHash(head) : null,
@@ -54,5 +57,30 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
     problems: capList([...(info && !results.exists ? [`${config.results} is missing: start_session {"resume":true} restores it from the server's copy`] : []), ...results.problems, ...d.notes], 20),
     trajectory: keeps.map((r) => ({ commit: r.commit, metric: r.value, description: r.description })),
     advice: statusAdvice(!!info, stall),
+    next,
   };
+}
+
+/** The state-following `next`: HEAD's facts, whether train.py has uncommitted edits, the night's limits. */
+async function nextFor(d: DashboardInput, head: string | null, branch: string | null, rowCount: number, stall: number): Promise<string> {
+  const { ws, info } = d;
+  const onBranch = info && branch === info.branch ? ({ ok: true } as const) : ({ ok: false, branch: info?.branch ?? "" } as const);
+  let facts = null;
+  let editableDirty = false;
+  if (info && onBranch.ok && head) {
+    [facts, editableDirty] = await Promise.all([
+      readHead(ws, info, d.ledger, d.lastRun?.rec ?? null, head).then((h) => h.facts),
+      ws.repo.status().then((st) => st.some((e) => e.path === ws.config.editable)),
+    ]);
+  }
+  return statusNext({
+    hasSession: !!info,
+    onBranch,
+    running: d.active ? { id: d.active.record.id } : null,
+    nightOver: info ? nightOverNow(ws, info, rowCount) : null,
+    head: facts,
+    editableDirty,
+    rowCount,
+    stall,
+  });
 }

@@ -6,7 +6,7 @@ import { writeAtomically } from "../files.js";
 import { dependencyPolicy, installCommandHits, newImports, type DependencyPolicy } from "../guards/dependencies.js";
 import { SourceChecker, type SourceReport } from "../guards/source.js";
 import { applyEdits, contentHash, PatchError, unifiedDiff, type Edit } from "../patch.js";
-import { printable, resolveRegularFile } from "../paths.js";
+import { printable, resolveInside, resolveRegularFile } from "../paths.js";
 import type { Workspace } from "../workspace.js";
 import { treeViolations } from "../guards/tree.js";
 import type { SessionInfo } from "./history.js";
@@ -32,38 +32,87 @@ export interface ReadResult {
 /** Answers stay under what clients show whole (opencode cuts at 50 KB). */
 const MAX_READ_CHARS = 40_000;
 
-/** Versions of the editable file this server has shown or written, by hash, for read_train's sinceHash. */
+/**
+ * Versions of the editable file this server has shown or written, by hash, for read_train's
+ * sinceHash. Kept in memory and under .git/autoresearch/versions/ (so a restarted server still
+ * knows what the agent read), both bounded: a 2 MB train.py must not pile up 64 copies.
+ */
 export class Versions {
   private readonly texts = new Map<string, string>();
+  private dir: string | null = null;
 
-  /** Remembers a version (bounded in count and in characters: a 2 MB train.py must not pile up 64 copies). */
+  /** Where versions are kept on disk (the session's state dir). */
+  attach(dir: string): void {
+    this.dir = dir;
+  }
+
   remember(text: string): string {
     const hash = contentHash(Buffer.from(text, "utf8"));
     this.texts.delete(hash);
     this.texts.set(hash, text);
     let chars = 0;
     for (const t of this.texts.values()) chars += t.length;
-    while (this.texts.size > 1 && (this.texts.size > 64 || chars > 8_000_000)) {
+    while (this.texts.size > 1 && (this.texts.size > MAX_VERSIONS || chars > MAX_VERSION_CHARS)) {
       const oldest = this.texts.keys().next().value!;
       chars -= this.texts.get(oldest)!.length;
       this.texts.delete(oldest);
     }
+    this.save(hash, text);
     return hash;
   }
 
   get(hash: string): string | undefined {
-    return this.texts.get(hash);
+    const known = this.texts.get(hash);
+    if (known !== undefined || !this.dir || !/^[0-9a-f]{16}$/.test(hash)) return known;
+    try {
+      const text = fs.readFileSync(path.join(this.dir, hash), "utf8");
+      return contentHash(Buffer.from(text, "utf8")) === hash ? text : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The hash of the file's bytes, remembering the text when it is UTF-8. */
   rememberFile(buf: Buffer): string {
     return isUtf8(buf) ? this.remember(buf.toString("utf8")) : contentHash(buf);
   }
+
+  private save(hash: string, text: string): void {
+    if (!this.dir) return;
+    try {
+      const file = path.join(this.dir, hash);
+      if (fs.existsSync(file)) return fs.utimesSync(file, new Date(), new Date());
+      writeAtomically(file, text);
+      const kept = fs.readdirSync(this.dir).map((f) => ({ f, t: fs.statSync(path.join(this.dir!, f)).mtimeMs })).sort((a, b) => b.t - a.t);
+      let chars = 0;
+      kept.forEach((k, i) => {
+        chars += fs.statSync(path.join(this.dir!, k.f)).size;
+        if (i >= MAX_VERSIONS || (i > 0 && chars > MAX_VERSION_CHARS)) fs.rmSync(path.join(this.dir!, k.f), { force: true });
+      });
+    } catch {
+      /* a convenience: without it the agent gets the whole file */
+    }
+  }
+}
+
+const MAX_VERSIONS = 64;
+const MAX_VERSION_CHARS = 8_000_000;
+
+/** The files read_train may show: the editable one, the read-only ones, and the readable ones that exist. */
+export function readableFiles(ws: Workspace): string[] {
+  const extra = ws.config.readable.filter((r) => {
+    try {
+      return fs.statSync(resolveInside(ws.root, r, "readable file")).isFile();
+    } catch {
+      return false;
+    }
+  });
+  return [...new Set([ws.config.editable, ...ws.config.readonly, ...extra])];
 }
 
 export function readSessionFile(ws: Workspace, versions: Versions, args: { file?: string; startLine?: number; endLine?: number; sinceHash?: string }): ReadResult {
   const name = args.file ?? ws.config.editable;
-  const allowed = [ws.config.editable, ...ws.config.readonly];
+  const allowed = readableFiles(ws);
   if (!allowed.includes(name))
     refuse("not_allowed", `"${printable(name)}" is not a file of the session; only ${allowed.join(", ")} can be read.`, `Pass file: "${ws.config.editable}" or one of the read-only files.`);
   if (args.sinceHash !== undefined && (name !== ws.config.editable || args.startLine !== undefined || args.endLine !== undefined))
@@ -71,8 +120,9 @@ export function readSessionFile(ws: Workspace, versions: Versions, args: { file?
   const abs = resolveRegularFile(ws.root, name, name === ws.config.editable ? "editable file" : "read-only file");
   const buf = fs.readFileSync(abs);
   const text = buf.toString("utf8");
-  const lines = text.split(/\r?\n/);
-  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+  // Lines keep their own terminators, so a whole read is the file byte for byte (a final
+  // newline, CRLF) and writing it back as `content` changes nothing.
+  const lines = text.match(/[^\n]*\n|[^\n]+$/g) ?? [""];
   const total = lines.length;
   if (name === ws.config.editable && isUtf8(buf)) {
     const hash = versions.remember(text);
@@ -88,14 +138,14 @@ export function readSessionFile(ws: Workspace, versions: Versions, args: { file?
   let end = Math.min(total, args.endLine ?? total);
   if (args.startLine !== undefined && start > total) refuse("bad_range", `startLine ${start} is past the end (${total} lines).`, `Use a startLine between 1 and ${total}.`);
   if (end < start) refuse("bad_range", `endLine ${end} is before startLine ${start}.`, "Give endLine ≥ startLine.");
-  let content = lines.slice(start - 1, end).join("\n");
+  let content = lines.slice(start - 1, end).join("");
   let truncated = false;
   if (content.length > MAX_READ_CHARS) {
     let acc = 0;
     let i = start - 1;
-    for (; i < end && acc + lines[i].length + 1 <= MAX_READ_CHARS; i++) acc += lines[i].length + 1;
+    for (; i < end && acc + lines[i].length <= MAX_READ_CHARS; i++) acc += lines[i].length;
     end = Math.max(start, i);
-    content = lines.slice(start - 1, end).join("\n");
+    content = lines.slice(start - 1, end).join("");
     truncated = true;
   }
   return { file: name, content, startLine: start, endLine: end, totalLines: total, hash: contentHash(buf), truncated, readonly: name !== ws.config.editable, ...(args.sinceHash !== undefined ? { sinceUnknown: true } : {}) };

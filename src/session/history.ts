@@ -5,6 +5,7 @@ import { shortHash, type Repo } from "../git.js";
 import type { ResultRow } from "../results.js";
 import type { RunRecord } from "../executor/executor.js";
 import type { HeadFacts } from "../rules/head-state.js";
+import { interrupted } from "../rules/outcome.js";
 import { bestKept, type Goal } from "../rules/policy.js";
 import type { Workspace } from "../workspace.js";
 import type { Ledger } from "./ledger.js";
@@ -62,16 +63,17 @@ export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger,
   const row = rowFor(rows, short);
   const ofHead = rec && rec.commit === head ? rec : null;
   const loggedLine = ofHead ? ledger.loggedLine(ofHead) : null;
-  const run = ofHead ? { id: ofHead.id, finished: !!ofHead.exit, logged: !!loggedLine, line: loggedLine ?? row?.line ?? null } : null;
+  const run = ofHead ? { id: ofHead.id, finished: !!ofHead.exit, logged: !!loggedLine, line: loggedLine ?? row?.line ?? null, interrupted: interrupted(ofHead.exit) } : null;
   // Git is asked only where the state machine needs it: the parent for the one-fix rule, the
   // crash count for a crashed HEAD.
   let parentStatus: string | null = null;
-  if (!row && !run) {
+  if (!row && (!run || run.interrupted)) {
     const parent = (await ws.repo.readCommit(head)).parents[0];
     parentStatus = parent ? (rowFor(rows, shortHash(parent))?.status ?? null) : null;
   }
   const crashes = row?.status === "crash" ? await crashesSinceBest(ws.repo, info, head, rows, ws.config.metric.goal) : 0;
-  return { facts: { head: short, status: row?.status ?? null, run, parentStatus, crashesSinceBest: crashes, results: ws.config.results }, rows, rec };
+  const baselinePending = head === info.base && !rows.some((r) => r.status === "keep");
+  return { facts: { head: short, status: row?.status ?? null, run, parentStatus, crashesSinceBest: crashes, results: ws.config.results, baselinePending }, rows, rec };
 }
 
 /**

@@ -45,4 +45,4 @@ export function runInProgress(id: string, commit: string, elapsedSeconds: number
   );
 }
 
-export const BASELINE_NEXT = `Run the baseline as it is: run_training, then log_result {"description":"baseline"}.`;
+export { BASELINE_NEXT } from "../rules/advice.js";

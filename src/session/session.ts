@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import path from "node:path";
 import { errorMessage, refuse } from "../errors.js";
 import { shortHash } from "../git.js";
 import { treeViolations } from "../guards/tree.js";
@@ -12,14 +13,15 @@ import { RunRecordFile, type Executor, type RunHandle, type RunRecord } from "..
 import { LocalExecutor } from "../executor/local.js";
 import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
 import { bestKept, nextAfterLog, overrideAllowed, propose, stallOf } from "../rules/policy.js";
+import { nextAfterReset } from "../rules/advice.js";
 import { runOutcome } from "../rules/outcome.js";
 import { dashboard } from "./dashboard.js";
 import { checkedEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
-import { crashesSinceBest, finishInterruptedReset, readHead, resetBranch, type SessionInfo } from "./history.js";
+import { crashesSinceBest, finishInterruptedReset, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
 import { Ledger } from "./ledger.js";
 import { describePaths, refuseWith, runInProgress, violationRefusal } from "./messages.js";
 import { createSession, prepare, resumeSession, savedSession } from "./setup.js";
-import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, outcomeOf, runSpec, waitFor, type Callbacks } from "./training.js";
+import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, nightOverNow, outcomeOf, runSpec, waitFor, type Callbacks } from "./training.js";
 
 export type { Callbacks, ReadResult, SessionInfo };
 
@@ -82,6 +84,7 @@ export class Session {
       const adopted = left ? await executor.adopt(left).catch(() => null) : null;
       if (adopted && "exit" in adopted) this.recovered = adopted;
       this.opened = { ws, ledger: new Ledger(ws), records, executor };
+      this.versions.attach(path.join(ws.stateDir, "versions"));
       this.info = await savedSession(ws);
     }
     // Until the interrupted work is finished (it can fail, e.g. results.tsv swapped for a symlink),
@@ -139,10 +142,10 @@ export class Session {
     return this.lock.run(async () => {
       const o = await this.open();
       this.assertNoActiveRun();
-      const { tag, branch, head } = await prepare(o.ws, args);
+      const { tag, branch, head, excluded } = await prepare(o.ws, args);
       const { info, result } = args.resume
-        ? await resumeSession(o.ws, { ledger: o.ledger, recovered: this.recovered, notes: this.notes, lastRun: () => this.lastRun(o) ?? { rec: null, logged: false } }, tag, branch)
-        : await createSession(o.ws, o.ledger, tag, branch, head);
+        ? await resumeSession(o.ws, { ledger: o.ledger, recovered: this.recovered, notes: this.notes, lastRun: () => this.lastRun(o) ?? { rec: null, logged: false } }, tag, branch, excluded)
+        : await createSession(o.ws, o.ledger, tag, branch, head, excluded);
       this.info = info;
       this.guard.forgetPolicy();
       return result;
@@ -164,7 +167,7 @@ export class Session {
       writeEdit(edit);
       const d = unifiedDiff(ws.config.editable, edit.before, edit.after);
       this.versions.remember(edit.before);
-      return { file: ws.config.editable, hash: this.versions.remember(edit.after), diff: d.diff, added: d.added, removed: d.removed, matches: edit.matches, syntaxChecked: report.checkedByPython && ws.config.syntaxCheck };
+      return { file: ws.config.editable, hash: this.versions.remember(edit.after), diff: d.diff, added: d.added, removed: d.removed, matches: edit.matches, syntaxChecked: report.checkedByPython && ws.config.syntaxCheck, next: 'commit {"description":"<one line: what changes>"}, then run_training.' };
     });
   }
 
@@ -273,7 +276,7 @@ export class Session {
       const description = sanitizeDescription(args.description);
       if (!description) refuse("bad_description", "The description is empty.", 'Describe the experiment in one line, e.g. "baseline" or "raise LR to 0.04".');
       const o = outcomeOf(ws, run);
-      const proposal = propose(o, rows, ws.config.metric.goal);
+      const proposal = propose(o, rows, ws.config.metric.goal, ws.config);
       const status = args.status ?? proposal.status;
       const best = bestKept(rows, ws.config.metric.goal);
       if (!overrideAllowed(proposal.status, status, o, best))
@@ -285,18 +288,19 @@ export class Session {
       const row = formatRow({ commit: shortHash(head), value: o.value, memoryGb: o.memoryGb, status, description });
       ledger.append(run, row, crashPoint);
       await ws.repo.keepReachable(`${s.tag}/${shortHash(head)}`, head).catch(() => undefined);
-      const results = ledger.results();
-      const n = results.rows.length;
+      const after = ledger.results();
+      const n = after.rows.length;
       const fields = row.trimEnd().split("\t");
-      const stall = stallOf(n, results.summary.lastKeep);
-      const crashes = status === "crash" ? await crashesSinceBest(ws.repo, s, head, results.rows, ws.config.metric.goal) : 0;
+      const stall = stallOf(n, after.summary.lastKeep);
+      const crashes = status === "crash" ? await crashesSinceBest(ws.repo, s, head, after.rows, ws.config.metric.goal) : 0;
+      const headKept = rowFor(after.rows, shortHash(head))?.status === "keep";
       return {
         line: `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`,
         row: { commit: fields[0], metric: fields[1], memoryGb: fields[2], status, description: fields[4] },
         rowNumber: n,
         newBest: status === "keep",
         stall,
-        next: nextAfterLog({ status, crashesSinceBest: crashes, timedOut: o.timedOut, rowNumber: n, stall }),
+        next: nextAfterLog({ status, keptAny: after.summary.keeps.length > 0, headKept, nightOver: nightOverNow(ws, s, n), crashesSinceBest: crashes, timedOut: o.timedOut, stall }),
       };
     });
   }
@@ -324,7 +328,7 @@ export class Session {
         droppedCommits: dropped,
         untouched: [ws.config.results, ws.config.log],
         leftovers: left.map((e) => e.path),
-        next: left.length ? `Reset done, but these files are still there: ${describePaths(left.map((e) => e.path))}; remove them before the next commit.` : "Reset done. Next idea: apply_patch.",
+        next: nextAfterReset({ leftovers: left.length ? describePaths(left.map((e) => e.path)) : null, nightOver: nightOverNow(ws, s, rows.length), kept: best !== null, rows: rows.length }),
       };
     });
   }

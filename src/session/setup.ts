@@ -1,4 +1,6 @@
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { execa } from "execa";
 import { refuse } from "../errors.js";
 import { readJson, writeJson } from "../files.js";
@@ -6,6 +8,7 @@ import { shortHash } from "../git.js";
 import { printable, resolveRegularFile } from "../paths.js";
 import { killTree, RUN_MARKER_ENV } from "../process-tree.js";
 import { newRunId, type RunRecord } from "../executor/executor.js";
+import { interrupted } from "../rules/outcome.js";
 import type { Workspace } from "../workspace.js";
 import type { Ledger } from "./ledger.js";
 import type { SessionInfo } from "./history.js";
@@ -23,6 +26,8 @@ export interface CheckResult {
 }
 
 export interface SetupResult {
+  /** untracked client setup files that were git-excluded so the single-file rule can hold */
+  excluded: string[];
   tag: string;
   branch: string;
   base: string;
@@ -45,8 +50,22 @@ export async function savedSession(ws: Workspace): Promise<SessionInfo | null> {
   return saved && (await ws.repo.currentBranch()) === saved.branch ? saved : null;
 }
 
+/**
+ * Files MCP clients keep in the workspace (their config, skills, instructions). Untracked, they
+ * are the user's setup, not the agent's change: excluded from git (.git/info/exclude, never a
+ * tracked .gitignore) so the single-file rule refuses only what matters.
+ */
+export const CLIENT_FILES = ["opencode.json", ".mcp.json", ".opencode", ".claude", ".codex", ".agents", "AGENTS.md", "CLAUDE.md"];
+
+async function excludeClientFiles(ws: Workspace): Promise<string[]> {
+  const untracked = (await ws.repo.status()).filter((e) => e.untracked).map((e) => e.path);
+  const found = CLIENT_FILES.filter((name) => untracked.some((p) => p === name || p.startsWith(`${name}/`)));
+  if (found.length) ws.repo.ensureExcluded(found.map((name) => `/${name}`));
+  return found;
+}
+
 /** What both paths check first: the tag, the files of the session, the server's state dir. */
-export async function prepare(ws: Workspace, args: { tag?: string; resume?: boolean }): Promise<{ tag: string; branch: string; head: string }> {
+export async function prepare(ws: Workspace, args: { tag?: string; resume?: boolean }): Promise<{ tag: string; branch: string; head: string; excluded: string[] }> {
   const { repo, config } = ws;
   const head = await repo.headOid();
   if (!head) refuse("no_commit", "The repository has no commit yet.", `Commit ${config.editable} and ${config.readonly.join(", ")} first.`);
@@ -59,15 +78,83 @@ export async function prepare(ws: Workspace, args: { tag?: string; resume?: bool
   checkTag(tag);
   resolveRegularFile(ws.root, config.editable, "editable file");
   for (const r of config.readonly) resolveRegularFile(ws.root, r, "read-only file");
-  repo.ensureExcluded([`/${config.results}`, `/${config.log}`, "__pycache__/"]);
-  fs.mkdirSync(ws.stateDir, { recursive: true });
   // Paths the session writes are checked before anything changes (no half-made session).
   void ws.resultsPath;
   void ws.logPath;
-  return { tag, branch: config.branchPrefix + tag, head };
+  const ready = readiness(ws);
+  if (ready) refuse(ready.code, ready.message, ready.next);
+  repo.ensureExcluded([`/${config.results}`, `/${config.log}`, "__pycache__/"]);
+  const excluded = await excludeClientFiles(ws);
+  fs.mkdirSync(ws.stateDir, { recursive: true });
+  return { tag, branch: config.branchPrefix + tag, head, excluded };
 }
 
-export async function createSession(ws: Workspace, ledger: Ledger, tag: string, branch: string, head: string): Promise<{ info: SessionInfo; result: SetupResult }> {
+/**
+ * What would make every run crash before train.py even starts: the launcher missing from PATH
+ * (no uv), or, in karpathy's layout, the data prepare.py downloads not prepared. Found before
+ * any run, with the fix, instead of a baseline "crash" over an empty log.
+ */
+export function readiness(ws: Workspace): { code: string; message: string; next: string } | null {
+  const { config } = ws;
+  const env = { ...process.env, ...config.env };
+  const program = config.run[0];
+  if (!findProgram(program, ws.root, env.PATH ?? "")) {
+    const fix = program === "uv" ? 'Install uv (see docs.astral.sh/uv: "curl -LsSf https://astral.sh/uv/install.sh | sh" or "pip install uv")' : `Install ${JSON.stringify(program)}`;
+    return {
+      code: "missing_launcher",
+      message: `The training command ${JSON.stringify(config.run)} cannot start: ${JSON.stringify(program)} is not ${program.includes("/") ? "an executable file" : "on PATH"}.`,
+      next: `${fix}, or set "run" in autoresearch.json to a command that exists (e.g. ["python3","train.py"]); then call start_session again. Report this to the human if you cannot.`,
+    };
+  }
+  const cache = karpathyCache(ws, env.HOME ?? os.homedir());
+  if (cache && !(hasEntries(path.join(cache, "data")) && fs.existsSync(path.join(cache, "tokenizer")))) {
+    return {
+      code: "data_not_prepared",
+      message: `prepare.py reads its data and tokenizer from ${cache}, which ${fs.existsSync(cache) ? "is incomplete (no data shards or no tokenizer)" : "does not exist"}: the data is not prepared.`,
+      next: 'Report to the human: run "uv run prepare.py" once in the workspace (it downloads the data and trains the tokenizer), then call start_session again.',
+    };
+  }
+  return null;
+}
+
+/** An argv[0] the way execve would find it: a path (relative to the workspace), or a name on PATH. */
+function findProgram(program: string, cwd: string, PATH: string): boolean {
+  const executable = (p: string) => {
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return fs.statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes("/")) return executable(path.resolve(cwd, program));
+  return PATH.split(path.delimiter).some((dir) => dir && executable(path.join(dir, program)));
+}
+
+/** karpathy's prepare.py keeps DATA_DIR and TOKENIZER_DIR under ~/.cache/autoresearch. */
+function karpathyCache(ws: Workspace, home: string): string | null {
+  for (const name of ws.config.readonly) {
+    let text: string;
+    try {
+      text = fs.readFileSync(resolveRegularFile(ws.root, name, "read-only file"), "utf8");
+    } catch {
+      continue;
+    }
+    if (/CACHE_DIR\s*=\s*os\.path\.join\(os\.path\.expanduser\("~"\),\s*"\.cache",\s*"autoresearch"\)/.test(text) && /DATA_DIR\s*=\s*os\.path\.join\(CACHE_DIR,\s*"data"\)/.test(text) && /TOKENIZER_DIR\s*=\s*os\.path\.join\(CACHE_DIR,\s*"tokenizer"\)/.test(text))
+      return path.join(home, ".cache", "autoresearch");
+  }
+  return null;
+}
+
+function hasEntries(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+export async function createSession(ws: Workspace, ledger: Ledger, tag: string, branch: string, head: string, excluded: string[]): Promise<{ info: SessionInfo; result: SetupResult }> {
   const { repo, config } = ws;
   if (await repo.branchOid(branch))
     refuse("branch_exists", `Branch ${branch} already exists.`, `Pick a new tag, or continue it with start_session {"tag":"${tag}","resume":true}.`);
@@ -86,7 +173,7 @@ export async function createSession(ws: Workspace, ledger: Ledger, tag: string, 
   const headerWritten = ledger.begin();
   const info: SessionInfo = { tag, branch, base: head, createdAt: new Date().toISOString() };
   writeJson(ws.sessionPath, info);
-  return { info, result: { tag, branch, base: shortHash(head), resumed: false, headerWritten, rows: 0, checks, problems: [], next: BASELINE_NEXT } };
+  return { info, result: { excluded, tag, branch, base: shortHash(head), resumed: false, headerWritten, rows: 0, checks, problems: [], next: BASELINE_NEXT } };
 }
 
 export interface ResumeContext {
@@ -99,7 +186,7 @@ export interface ResumeContext {
   notes: readonly string[];
 }
 
-export async function resumeSession(ws: Workspace, ctx: ResumeContext, tag: string, branch: string): Promise<{ info: SessionInfo; result: SetupResult }> {
+export async function resumeSession(ws: Workspace, ctx: ResumeContext, tag: string, branch: string, excluded: string[]): Promise<{ info: SessionInfo; result: SetupResult }> {
   const { repo, config } = ws;
   const tip = await repo.branchOid(branch);
   if (!tip) refuse("no_branch", `Branch ${branch} does not exist, so there is nothing to resume.`, `Start it with start_session {"tag":"${tag}"}.`);
@@ -126,11 +213,13 @@ export async function resumeSession(ws: Workspace, ctx: ResumeContext, tag: stri
   if (ctx.recovered) problems.push(`run ${ctx.recovered.id} of ${shortHash(ctx.recovered.commit)} was still going when its server died; its process tree was killed on restart`);
   const { rec, logged } = ctx.lastRun();
   const head = (await repo.headOid())!;
-  const unlogged = rec && rec.exit && rec.commit === head && !logged;
+  const ofHead = rec && rec.exit && rec.commit === head && !logged ? rec : null;
+  const cut = ofHead && interrupted(ofHead.exit);
   problems.push(...ctx.notes);
   return {
     info,
     result: {
+      excluded,
       tag,
       branch,
       base: shortHash(base),
@@ -139,9 +228,11 @@ export async function resumeSession(ws: Workspace, ctx: ResumeContext, tag: stri
       rows: results.rows.length,
       checks: [],
       problems,
-      next: unlogged
-        ? `The run of ${shortHash(head)} finished but is not logged: call log_result.`
-        : results.rows.length === 0
+      next: cut
+        ? `The run of ${shortHash(head)} was interrupted (the server stopped or died); it has no result: run it again with run_training.`
+        : ofHead
+          ? `The run of ${shortHash(head)} finished but is not logged: call log_result.`
+          : results.rows.length === 0
           ? BASELINE_NEXT
           : "Continue the loop: status, then apply_patch, commit, run_training, log_result.",
     },

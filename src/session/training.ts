@@ -6,12 +6,13 @@ import { latestRecord, parseLogFile, type ParsedLog } from "../metrics.js";
 import { resolveWritable } from "../paths.js";
 import type { ResultRow } from "../results.js";
 import type { RunHandle, RunRecord, RunSpec } from "../executor/executor.js";
-import { runOutcome, type RunOutcome } from "../rules/outcome.js";
-import { propose, type Proposal } from "../rules/policy.js";
+import { interrupted, runOutcome, type RunOutcome } from "../rules/outcome.js";
+import { nightOver, nightOverNext, propose, type Proposal } from "../rules/policy.js";
 import type { Workspace } from "../workspace.js";
 import { readHead, type SessionInfo } from "./history.js";
 import type { Ledger } from "./ledger.js";
 import { refuseWith, violationRefusal } from "./messages.js";
+import { readiness } from "./setup.js";
 
 /** run_training and parse_metrics: what a run is given, how the server waits for it, what it answers. */
 
@@ -21,16 +22,35 @@ export interface Callbacks {
   progress?: (elapsedSeconds: number, totalSeconds: number, line: string | null) => void;
   /** the client can receive progress: a wait may last the whole run */
   canProgress?: boolean;
+  /** the client's name from `initialize` (clientInfo.name): some clients cap a call whatever progress says */
+  client?: string;
 }
 
 /** A client that gets no progress times a call out at about 60 s: a wait ends before that. */
 export const MAX_WAIT_WITHOUT_PROGRESS_S = 50;
 
 /**
+ * Codex ends a call at 300 s (tool_timeout_sec) whatever progress says (SPEC §7): a wait ends
+ * well before, with the run id, and the agent calls again.
+ */
+export const CODEX_WAIT_S = 240;
+
+/** The longest one call may wait: autoresearch.json's maxWaitSeconds, else what the client allows. */
+export function waitCap(ws: Workspace, cb: Callbacks): number {
+  if (ws.config.maxWaitSeconds !== undefined) return ws.config.maxWaitSeconds;
+  if (cb.client && /codex/i.test(cb.client)) return CODEX_WAIT_S;
+  return cb.canProgress ? Infinity : MAX_WAIT_WITHOUT_PROGRESS_S;
+}
+
+/**
  * What must hold before a run starts: results.tsv readable, nothing but committed code in the
  * work tree, nothing committed outside the editable file, the previous run of HEAD logged.
  */
 export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string): Promise<void> {
+  const over = nightOverNow(ws, info, ledger.results().rows.length);
+  if (over) refuse("night_over", `No new run: ${over}.`, nightOverNext(over));
+  const ready = readiness(ws);
+  if (ready) refuse(ready.code, ready.message, ready.next);
   ledger.require();
   // Work tree and committed history are checked side by side (two git processes at once).
   const [status, committed] = await Promise.all([ws.repo.status(), treeViolations(ws.repo, info.base, head, ws.config.editable, [])]);
@@ -41,6 +61,11 @@ export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: L
   }
   if (committed.length) violationRefusal(committed, ws.config.editable);
   refuseWith(refusalFor("run", (await readHead(ws, info, ledger, rec, head)).facts));
+}
+
+/** Why the night is over (stopAt, maxRuns in autoresearch.json), or null. */
+export function nightOverNow(ws: Workspace, info: SessionInfo, rowCount: number): string | null {
+  return nightOver(ws.config, new Date(), new Date(info.createdAt), rowCount);
 }
 
 /** The run of `commit` as the configuration says: the agent cannot pass a command. */
@@ -84,7 +109,7 @@ export function outcomeOf(ws: Workspace, rec: RunRecord, parsed: ParsedLog = par
  * ends: the limit, the client going away, or the server closing).
  */
 export async function waitFor(ws: Workspace, run: RunHandle, waitSeconds: number | undefined, cb: Callbacks, opts: { intervalMs: number; closed: () => boolean }): Promise<RunRecord> {
-  const limit = waitSeconds ?? (cb.canProgress ? Infinity : MAX_WAIT_WITHOUT_PROGRESS_S);
+  const limit = Math.min(waitSeconds ?? Infinity, waitCap(ws, cb));
   const deadline = Date.now() + limit * 1000;
   const total = ws.config.killAfterSeconds;
   const tick = () => cb.progress?.(run.elapsedSeconds, total, latestLine(ws));
@@ -135,7 +160,8 @@ export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly Result
     };
   }
   const o = outcomeOf(ws, rec);
-  const proposal: Proposal = propose(o, rows, ws.config.metric.goal);
+  const proposal: Proposal = propose(o, rows, ws.config.metric.goal, ws.config);
+  const cut = interrupted(rec.exit);
   return {
     ...base,
     state: "finished" as const,
@@ -150,11 +176,13 @@ export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly Result
     crashed: o.crashed,
     reason: proposal.reason,
     tail: o.crashed || o.timedOut ? o.parsed.tail : [],
-    proposedStatus: proposal.status,
+    ...(cut ? {} : { proposedStatus: proposal.status }),
     logged,
     next: logged
       ? "Already logged."
-      : `Call log_result {"description":"..."}; the server proposes "${proposal.status}"${o.crashed ? " (read the tail above to decide whether one fix is worth it)" : ""}.`,
+      : cut
+        ? `The run was interrupted (${rec.exit.reason === "shutdown" ? "the server stopped: the client went away" : "the server died"}); it is not the code's fault and has no row to log: run it again with run_training.`
+        : `Call log_result {"description":"..."}; the server proposes "${proposal.status}"${!o.crashed ? "" : rows.some((r) => r.status === "keep") ? " (read the tail above to decide whether one fix is worth it)" : " (nothing was kept yet: the baseline's crash is the environment's, not train.py's; log it, then report the reason to the human and stop)"}.`,
   };
 }
 

@@ -24,10 +24,11 @@ export const applyPatchTool = defineTool({
     removed: z.number(),
     matches: z.array(z.string()),
     syntaxChecked: z.boolean(),
+    next: z.string(),
   },
   run: async ({ session }, args) => {
     const r = await session.applyPatch(args);
     const fuzzy = r.matches.includes("whitespace") ? " (matched ignoring whitespace)" : "";
-    return { data: r, text: `Patched ${r.file}: +${r.added} -${r.removed} lines${fuzzy}, hash ${r.hash}${r.syntaxChecked ? "" : " (syntax not checked: no Python for the check, or syntaxCheck is off)"}. Next: commit.\n${r.diff}` };
+    return { data: r, text: `Patched ${r.file}: +${r.added} -${r.removed} lines${fuzzy}, hash ${r.hash}${r.syntaxChecked ? "" : " (syntax not checked: no Python for the check, or syntaxCheck is off)"}. Next: ${r.next}\n${r.diff}` };
   },
 });

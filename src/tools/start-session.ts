@@ -20,6 +20,7 @@ export const startSessionTool = defineTool({
     rows: z.number(),
     checks: z.array(z.object({ argv: z.array(z.string()), ok: z.boolean(), exit: z.string(), tail: z.array(z.string()) })),
     problems: z.array(z.string()),
+    excluded: z.array(z.string()).describe("untracked client setup files (opencode.json, .mcp.json, .claude/, ...) now git-excluded"),
     next: z.string(),
   },
   run: async ({ session }, args) => {
@@ -27,6 +28,7 @@ export const startSessionTool = defineTool({
     const lines = [
       `${r.resumed ? "Resumed" : "Started"} session ${r.tag} on ${r.branch} (base ${r.base}, ${r.rows} row(s) in results).`,
       ...r.checks.map((c) => `check ${c.argv.join(" ")}: ${c.ok ? "ok" : c.exit}`),
+      ...(r.excluded.length ? [`Git-excluded the client setup files ${r.excluded.join(", ")} (untracked; they are not part of the experiment).`] : []),
       ...r.problems.map((p) => `Note: ${p}`),
       `Next: ${r.next}`,
     ];

@@ -31,6 +31,7 @@ export const statusTool = defineTool({
     problems: z.array(z.string()),
     trajectory: z.array(point),
     advice: z.string(),
+    next: z.string().describe("the one call to make now, from HEAD's state"),
   },
   run: async ({ session }, args) => {
     const r = await session.status(args);
@@ -46,6 +47,7 @@ export const statusTool = defineTool({
       ...r.problems.map((p) => `results.tsv: ${p}`),
       ...(r.lastRows.length ? [`commit\t${r.metric}\tmem\tstatus\tdescription`, ...r.lastRows.map((x) => `${x.commit}\t${x.metric}\t${x.memoryGb}\t${x.status}\t${x.description}`)] : []),
       r.advice,
+      `Next: ${r.next}`,
     ].filter((l): l is string => l !== null);
     return { data: r, text: lines.join("\n") };
   },

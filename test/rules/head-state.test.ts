@@ -36,6 +36,8 @@ const STATE_FACTS: Record<HeadState, HeadFacts> = {
   fix_pending: facts({ status: null, run: null, parentStatus: "crash" }),
   // the fix crashed too
   second_crash: facts({ status: "crash", run: logged(5), crashesSinceBest: 2 }),
+  // the baseline itself crashed and nothing was kept
+  baseline_crashed: facts({ status: "crash", run: logged(2), crashesSinceBest: 1, baselinePending: true }),
 };
 
 const STATES = Object.keys(STATE_FACTS) as HeadState[];
@@ -52,6 +54,7 @@ const EXPECTED: Record<HeadState, Record<Action, string | null>> = {
   on_crash: { edit: null, commit: null, run: null, log: "already_logged", reset: null },
   fix_pending: { edit: null, commit: null, run: null, log: "no_run", reset: null },
   second_crash: { edit: "second_crash", commit: "second_crash", run: null, log: "already_logged", reset: null },
+  baseline_crashed: { edit: "baseline_crashed", commit: "baseline_crashed", run: null, log: "already_logged", reset: null },
 };
 
 /** What each refusal tells the agent to call instead. */
@@ -61,6 +64,8 @@ const NEXT_TOOL: Record<string, RegExp> = {
   second_crash: /reset_to_best/,
   no_run: /run_training/,
   already_logged: /reset_to_best|apply_patch/,
+  baseline_crashed: /Report the reason to the human and stop.*run_training/,
+  interrupted: /run_training/,
 };
 
 describe("headState", () => {
@@ -74,6 +79,9 @@ describe("headState", () => {
     { name: "a re-run of a kept commit, finished and unlogged", f: facts({ status: "keep", run: { id: "r", finished: true, logged: false } }), state: "unlogged_run" },
     { name: "an unlogged re-run wins over a discard row", f: facts({ status: "discard", run: { id: "r", finished: true, logged: false } }), state: "unlogged_run" },
     { name: "an unlogged re-run wins over a crash row", f: facts({ status: "crash", crashesSinceBest: 2, run: { id: "r", finished: true, logged: false } }), state: "unlogged_run" },
+    { name: "an interrupted run (client gone) does not count as a run of a fix", f: facts({ parentStatus: "crash", run: { id: "r", finished: true, logged: false, interrupted: true } }), state: "fix_pending" },
+    { name: "an interrupted run is not an unlogged run", f: facts({ status: "keep", run: { id: "r", finished: true, logged: false, interrupted: true } }), state: "clean" },
+    { name: "a baseline crash after a keep is an ordinary crash", f: facts({ status: "crash", crashesSinceBest: 1, baselinePending: false }), state: "on_crash" },
     { name: "a discard row with no run record (hand-written row)", f: facts({ status: "discard" }), state: "on_discard" },
     { name: "one crash since the best", f: facts({ status: "crash", crashesSinceBest: 1 }), state: "on_crash" },
     { name: "exactly CRASHES_PER_IDEA crashes", f: facts({ status: "crash", crashesSinceBest: CRASHES_PER_IDEA }), state: "second_crash" },
@@ -90,8 +98,8 @@ describe("headState", () => {
 describe("refusalFor: every state × every action", () => {
   const table = STATES.flatMap((state) => ACTIONS.map((action) => ({ state, action, code: EXPECTED[state][action] })));
 
-  it("covers all 6 states × 5 actions", () => {
-    expect(table).toHaveLength(30);
+  it("covers all 7 states × 5 actions", () => {
+    expect(table).toHaveLength(35);
   });
 
   it.each(table)("$state / $action → $code", ({ state, action, code }) => {
@@ -174,5 +182,19 @@ describe("oneFixRefusal", () => {
   it("in fix_pending, refusalFor itself allows commit: the one-fix rule is the only guard", () => {
     expect(refusalFor("commit", STATE_FACTS.fix_pending)).toBeNull();
     expect(oneFixRefusal(STATE_FACTS.fix_pending, PARENT)).not.toBeNull();
+  });
+});
+
+describe("a run ended from outside the code (client gone, server died)", () => {
+  const f = facts({ status: null, run: { id: "run-0009", finished: true, logged: false, interrupted: true } });
+  it("has nothing to log and says to run it again", () => {
+    const r = refusalFor("log", f)!;
+    expect(r.code).toBe("interrupted");
+    expect(r.message).toContain(HEAD);
+    expect(r.message).toContain("run-0009");
+    expect(r.next).toMatch(/run_training/);
+  });
+  it.each<Action>(["edit", "commit", "run", "reset"])("does not block %s", (a) => {
+    expect(refusalFor(a, f)).toBeNull();
   });
 });

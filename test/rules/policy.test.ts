@@ -11,11 +11,13 @@ import {
   improvement,
   MEMORY_BLOWUP,
   nextAfterLog,
+  nightOver,
   overrideAllowed,
   propose,
   STALL_LIMIT,
   stallOf,
   statusAdvice,
+  stopMoment,
 } from "../../src/rules/policy.js";
 
 const HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription";
@@ -234,25 +236,29 @@ describe("overrideAllowed", () => {
 describe("nextAfterLog", () => {
   const WIDEN = /experiments since the last keep: widen the search/;
   type F = Parameters<typeof nextAfterLog>[0];
-  const f = (over: Partial<F>): F => ({ status: "discard", crashesSinceBest: 0, timedOut: false, rowNumber: 5, stall: 1, ...over });
+  const f = (over: Partial<F>): F => ({ status: "discard", keptAny: true, headKept: false, nightOver: null, crashesSinceBest: 0, timedOut: false, stall: 1, ...over });
 
   it.each<{ name: string; facts: F; says: RegExp; not?: RegExp; widen: boolean }>([
     { name: "keep", facts: f({ status: "keep", stall: 0 }), says: /^Kept: .*apply_patch/, widen: false },
     { name: "keep after a long stall (stall passed in ≥ 10): no widen", facts: f({ status: "keep", stall: 12 }), says: /^Kept/, widen: false },
     { name: "discard", facts: f({ status: "discard", stall: 3 }), says: /^Not kept: call reset_to_best/, widen: false },
     { name: "discard of a timeout", facts: f({ status: "discard", timedOut: true, stall: 3 }), says: /^Not kept/, widen: false },
-    { name: "first crash: one fix or reset", facts: f({ status: "crash", crashesSinceBest: 1, rowNumber: 5 }), says: /^Crashed: .*one fix.*reset_to_best/, widen: false },
-    { name: "baseline crash (row 1)", facts: f({ status: "crash", crashesSinceBest: 1, rowNumber: 1, stall: 1 }), says: /baseline crashed.*Report it to the human and stop/, widen: false },
-    { name: "second crash since the best", facts: f({ status: "crash", crashesSinceBest: 2, rowNumber: 6 }), says: /^Crashed again: call reset_to_best/, widen: false },
-    { name: "more crashes than that", facts: f({ status: "crash", crashesSinceBest: 3, rowNumber: 7 }), says: /^Crashed again/, widen: false },
+    { name: "first crash: one fix or reset", facts: f({ status: "crash", crashesSinceBest: 1 }), says: /^Crashed: .*one fix.*reset_to_best/, widen: false },
+    { name: "baseline crash (nothing kept yet)", facts: f({ status: "crash", keptAny: false, crashesSinceBest: 1, stall: 1 }), says: /baseline crashed.*Report the reason to the human and stop/, not: /apply_patch|one fix/, widen: false },
+    { name: "the baseline run again crashes again: still report and stop", facts: f({ status: "crash", keptAny: false, crashesSinceBest: 2, stall: 2 }), says: /baseline crashed.*stop/, not: /reset_to_best|apply_patch/, widen: false },
+    { name: "second crash since the best", facts: f({ status: "crash", crashesSinceBest: 2 }), says: /^Crashed again: call reset_to_best/, widen: false },
+    { name: "more crashes than that", facts: f({ status: "crash", crashesSinceBest: 3 }), says: /^Crashed again/, widen: false },
+    { name: "a repeat of a kept commit logged as discard: HEAD stays kept, no reset", facts: f({ status: "discard", headKept: true }), says: /repeat: HEAD stays the kept commit.*apply_patch/, not: /reset_to_best/, widen: false },
+    { name: "past stopAt or maxRuns: the summary, whatever the row", facts: f({ status: "keep", nightOver: "maxRuns 3 reached: 3 runs logged" }), says: /night is over \(maxRuns 3 reached.*final summary.*stop/, not: /apply_patch/, widen: false },
     { name: "crash of a timed-out run", facts: f({ status: "crash", crashesSinceBest: 1, timedOut: true }), says: /^Crashed again/, widen: false },
     { name: "discard at stall 9: no widen yet", facts: f({ status: "discard", stall: 9 }), says: /^Not kept/, widen: false },
     { name: "discard at stall 10: widen", facts: f({ status: "discard", stall: 10 }), says: /^Not kept.* 10 experiments since the last keep/, widen: true },
     { name: "first crash at stall 11: widen", facts: f({ status: "crash", crashesSinceBest: 1, stall: 11 }), says: /^Crashed: .* 11 experiments since the last keep/, widen: true },
     { name: "second crash at stall 25: widen", facts: f({ status: "crash", crashesSinceBest: 2, stall: 25 }), says: /^Crashed again.* 25 experiments/, widen: true },
-  ])("$name", ({ facts, says, widen }) => {
+  ])("$name", ({ facts, says, not, widen }) => {
     const next = nextAfterLog(facts);
     expect(next).toMatch(says);
+    if (not) expect(next).not.toMatch(not);
     if (widen) expect(next).toMatch(WIDEN);
     else expect(next).not.toMatch(WIDEN);
   });
@@ -262,7 +268,8 @@ describe("nextAfterLog", () => {
       f({ status: "keep" }),
       f({ status: "discard" }),
       f({ status: "crash", crashesSinceBest: 1 }),
-      f({ status: "crash", crashesSinceBest: 1, rowNumber: 1 }),
+      f({ status: "crash", crashesSinceBest: 1, keptAny: false }),
+      f({ status: "discard", headKept: true }),
       f({ status: "crash", crashesSinceBest: 2 }),
     ].map(nextAfterLog);
     expect(new Set(branches).size).toBe(branches.length);
@@ -272,6 +279,51 @@ describe("nextAfterLog", () => {
     const plain = nextAfterLog(f({ status: "discard", stall: 1 }));
     const widened = nextAfterLog(f({ status: "discard", stall: STALL_LIMIT }));
     expect(widened.startsWith(plain + " ")).toBe(true);
+  });
+});
+
+describe("propose with maxMemoryGb (autoresearch.json)", () => {
+  const RS = rows("baseline 1.000000 44.0 keep baseline");
+  it.each<{ mem: number | null; limit: number | undefined; status: Status }>([
+    { mem: 22.9, limit: 23, status: "keep" },
+    { mem: 23, limit: 23, status: "keep" },
+    { mem: 23.1, limit: 23, status: "crash" },
+    { mem: 80, limit: undefined, status: "keep" },
+    { mem: null, limit: 23, status: "keep" },
+  ])("memory $mem GB, limit $limit GB → $status", ({ mem, limit, status }) => {
+    const p = propose(ok(0.9, mem), RS, "min", limit === undefined ? {} : { maxMemoryGb: limit });
+    expect(p.status).toBe(status);
+    if (status === "crash") expect(p.reason).toBe(`memory ${mem} GB is above the limit of ${limit} GB (maxMemoryGb in autoresearch.json)`);
+  });
+  it("the limit applies only to runs that would otherwise count (a timeout stays a discard)", () => {
+    expect(propose(outcome({ value: 0.9, memoryGb: 30, timedOut: true, reason: "killed" }), RS, "min", { maxMemoryGb: 23 }).status).toBe("discard");
+  });
+});
+
+describe("stopMoment / nightOver", () => {
+  const at = (h: number, m = 0, day = 1) => new Date(2026, 11, day, h, m, 0, 0);
+  it.each<{ stopAt: string; since: Date; want: Date | null }>([
+    { stopAt: "07:00", since: at(22), want: at(7, 0, 2) },
+    { stopAt: "23:30", since: at(22), want: at(23, 30, 1) },
+    { stopAt: "7:05", since: at(6), want: at(7, 5, 1) },
+    { stopAt: "22:00", since: at(22), want: at(22, 0, 2) },
+    { stopAt: "2026-12-02T06:30:00", since: at(22), want: new Date("2026-12-02T06:30:00") },
+    { stopAt: "tomorrow", since: at(22), want: null },
+    { stopAt: "25:00", since: at(22), want: null },
+  ])("stopAt $stopAt", ({ stopAt, since, want }) => {
+    const got = stopMoment(stopAt, since);
+    expect(got?.getTime() ?? null).toBe(want?.getTime() ?? null);
+  });
+  it.each<{ name: string; limits: { stopAt?: string; maxRuns?: number }; now: Date; rows: number; over: RegExp | null }>([
+    { name: "no limits", limits: {}, now: at(9, 0, 5), rows: 1000, over: null },
+    { name: "before stopAt", limits: { stopAt: "07:00" }, now: at(6, 59, 2), rows: 10, over: null },
+    { name: "at stopAt", limits: { stopAt: "07:00" }, now: at(7, 0, 2), rows: 10, over: /^stopAt 07:00 passed$/ },
+    { name: "below maxRuns", limits: { maxRuns: 100 }, now: at(23), rows: 99, over: null },
+    { name: "maxRuns reached", limits: { maxRuns: 100 }, now: at(23), rows: 100, over: /^maxRuns 100 reached: 100 runs logged$/ },
+  ])("$name", ({ limits, now, rows: n, over }) => {
+    const got = nightOver(limits, now, at(22), n);
+    if (over) expect(got).toMatch(over);
+    else expect(got).toBeNull();
   });
 });
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { call, ok, refused, text } from "../helpers/client.js";
 import { restart, session, useSessions } from "../helpers/session.js";
-import { read, write, git } from "../helpers/workspace.js";
+import { git, makeWorkspace, read, write } from "../helpers/workspace.js";
 import { alive, groupGone, pidsInLog, sleep, waitUntil } from "../helpers/procs.js";
 import { crashScript, floodScript, treeScript, SUMMARY } from "../fixtures/scripts.js";
 
@@ -70,11 +70,26 @@ describe("run_training", () => {
     expect(t).toMatch(/CRASH: ValueError: deep failure/);
   });
 
-  it("reports a command that cannot start as a crash", async () => {
-    const { c } = await session({ config: fast({ run: ["definitely-not-a-command-xyz"] }) });
+  it("refuses a launcher that is not on PATH before any run, with the fix (no uv: no baseline 'crash' over an empty log)", async () => {
+    const ws = makeWorkspace({ config: fast({ run: ["uv-not-installed-xyz", "run", "train.py"] }) });
+    const { c } = await restart(ws);
+    const msg = await refused(c, "start_session", { tag: "t" });
+    expect(msg).toMatch(/^Refused: The training command \["uv-not-installed-xyz","run","train.py"\] cannot start: "uv-not-installed-xyz" is not on PATH\./);
+    expect(msg).toMatch(/set "run" in autoresearch\.json/);
+    expect(git(ws, "branch", "--show-current").trim()).toBe("master");
+    expect(fs.existsSync(path.join(ws, "results.tsv"))).toBe(false);
+  });
+
+  it("reports a command that passes the PATH check but cannot start (bad interpreter) as a crash", async () => {
+    const ws = makeWorkspace({ config: fast({ run: ["./launch.sh"] }), files: { "launch.sh": "#!/no/such/interpreter\n" } });
+    fs.chmodSync(path.join(ws, "launch.sh"), 0o755);
+    git(ws, "add", "launch.sh");
+    git(ws, "commit", "-q", "-m", "executable launcher");
+    const { c } = await restart(ws);
+    await ok(c, "start_session", { tag: "t" });
     const r = await ok(c, "run_training");
     expect(r).toMatchObject({ crashed: true, proposedStatus: "crash", endReason: "spawn-failed" });
-    expect(r.reason).toMatch(/could not start "definitely-not-a-command-xyz"/);
+    expect(r.reason).toMatch(/could not start "\.\/launch\.sh"/);
   });
 
   it("sends progress notifications with elapsed time and the latest progress line", async () => {
@@ -182,7 +197,7 @@ describe("server shutdown and death take the training tree with them", () => {
     expect(await waitUntil(() => pids.every((p) => !alive(p)), 10_000)).toBe(true);
   });
 
-  it("SIGKILL of the server: the watchdog kills the tree, the next server reports it and the run is logged as a crash", async () => {
+  it("SIGKILL of the server: the watchdog kills the tree, the next server reports it, and the run is not a crash of the code (nothing to log, run it again)", async () => {
     const { ws, c, srv } = await session({ ...slowTree(), baseline: false });
     const started = await ok(c, "run_training", { wait: false });
     await waitUntil(() => pidsInLog(ws).length === 3);
@@ -193,10 +208,11 @@ describe("server shutdown and death take the training tree with them", () => {
     const st = await ok(again.c, "status");
     expect(st.lastRun).toMatchObject({ runId: started.runId, endReason: "server-died", logged: false });
     const resumed = await ok(again.c, "start_session", { resume: true });
-    expect(resumed.next).toMatch(/not logged: call log_result/);
-    const row = await ok(again.c, "log_result", { description: "baseline (server died)" });
-    expect(row.row).toMatchObject({ status: "crash" });
-    expect(read(ws, "results.tsv").split("\n").length).toBe(3);
+    expect(resumed.next).toMatch(/was interrupted.*run it again with run_training/);
+    expect(await refused(again.c, "log_result", { description: "baseline (server died)" })).toMatch(/was interrupted .*no result to log[\s\S]*Next: Run it again: run_training/);
+    expect((await ok(again.c, "status")).next).toMatch(/interrupted.*run it again with run_training/);
+    expect((await ok(again.c, "run_training", { runId: started.runId })).next).toMatch(/interrupted \(the server died\).*run it again/);
+    expect(read(ws, "results.tsv").split("\n").length).toBe(2);
     expect(git(ws, "status", "--porcelain")).toBe("");
     void sleep;
   });
