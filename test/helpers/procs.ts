@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { WAIT_MS } from "./timeouts.js";
 
 /** True when a process with this pid exists and is not a zombie. */
 export function alive(pid: number): boolean {
@@ -44,13 +45,22 @@ export function pidsInLog(ws: string, log = "run.log"): number[] {
   return [...text.matchAll(/^pid: (\d+)$/gm)].map((m) => Number(m[1]));
 }
 
-export async function waitUntil(cond: () => boolean, ms = 10_000, step = 50): Promise<boolean> {
+/**
+ * Polls `cond` until it holds or `ms` pass; returns whether it held. Use `until` where the test
+ * needs it to hold: that fails with a message naming what never happened.
+ */
+export async function waitUntil(cond: () => boolean, ms = WAIT_MS, step = 50): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (cond()) return true;
     await new Promise((r) => setTimeout(r, step));
   }
   return cond();
+}
+
+/** Waits for an event (never for a time): throws "timed out after … waiting for <what>" if it does not come. */
+export async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+  if (!(await waitUntil(cond, ms))) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,6 +6,7 @@ import { call, ok, refused, startClient } from "../helpers/client.js";
 import { execFileSync } from "node:child_process";
 import { session, useSessions } from "../helpers/session.js";
 import { git, read } from "../helpers/workspace.js";
+import { RUN_LIMIT_S } from "../helpers/timeouts.js";
 
 useSessions();
 
@@ -89,7 +90,7 @@ describe("the server writes nowhere outside the workspace", () => {
     try {
       fs.mkdirSync(ws);
       for (const f of ["train.py", "prepare.py"]) fs.copyFileSync(new URL(`../fixtures/${f}`, import.meta.url), path.join(ws, f));
-      fs.writeFileSync(path.join(ws, "autoresearch.json"), JSON.stringify({ run: ["python3", "train.py"], budgetSeconds: 5 }));
+      fs.writeFileSync(path.join(ws, "autoresearch.json"), JSON.stringify({ run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S }));
       fs.writeFileSync(path.join(ws, ".gitignore"), "__pycache__/\n");
       git(ws, "init", "-q");
       git(ws, "add", "-A");
