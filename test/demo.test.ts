@@ -6,6 +6,11 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI } from "./helpers/client.js";
 import { git } from "./helpers/workspace.js";
+import { CALL_MS, MARGIN_MS, RUN_LIMIT_S } from "./helpers/timeouts.js";
+
+// The whole demo (baseline + 9 experiments of examples/tiny-lm) takes ~20 s on an idle machine;
+// the child gets far more, and the test more than its child.
+const DEMO_MS = 420_000;
 
 const run = promisify(execFile);
 const dirs: string[] = [];
@@ -14,10 +19,13 @@ afterEach(() => {
 });
 
 describe("autoresearch-mcp demo (the scripted agent over stdio)", () => {
-  it("runs baseline + experiments with keep, discard, crash + fix, two refusals, and leaves results.tsv that git agrees with", async () => {
+  it("runs baseline + experiments with keep, discard, crash + fix, two refusals, and leaves results.tsv that git agrees with", { timeout: DEMO_MS + MARGIN_MS }, async () => {
     const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ar-demo-")), "ws");
     dirs.push(path.dirname(dir));
-    const { stdout } = await run(process.execPath, [CLI, "demo", "--keep", dir, "--budget", "5"], { timeout: 180_000 });
+    // The expected keep/discard/crash of each experiment assume it trained on all of the example's
+    // data: with a budget of a few seconds a loaded machine stops training early and the metrics
+    // (and so the statuses) change. A budget only a hang reaches leaves the data to decide.
+    const { stdout } = await run(process.execPath, [CLI, "demo", "--keep", dir, "--budget", String(RUN_LIMIT_S)], { timeout: DEMO_MS });
     const exp = stdout.split("\n").filter((l) => l.startsWith("[EXP] demo "));
     expect(exp.length).toBe(10);
     expect(stdout).toMatch(/agent edits prepare\.py behind the server's back\) -> Refused: Only train\.py may change, but: prepare\.py/);
@@ -46,7 +54,7 @@ describe("autoresearch-mcp demo (the scripted agent over stdio)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ar-demo-"));
     dirs.push(dir);
     fs.writeFileSync(path.join(dir, "mine.txt"), "do not touch");
-    await expect(run(process.execPath, [CLI, "demo", "--keep", dir])).rejects.toThrow(/not empty/);
+    await expect(run(process.execPath, [CLI, "demo", "--keep", dir], { timeout: CALL_MS })).rejects.toThrow(/not empty/);
     expect(fs.readdirSync(dir)).toEqual(["mine.txt"]);
   });
 });

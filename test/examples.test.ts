@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseLogFile } from "../src/metrics.js";
+import { CALL_MS, MARGIN_MS } from "./helpers/timeouts.js";
 
 const EXAMPLE = fileURLToPath(new URL("../examples/tiny-lm/", import.meta.url));
 let dir: string;
@@ -14,15 +15,34 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function train(src: string | null, budget = 5) {
+// The example trains until its data is used up or its time budget runs out. Runs whose metrics are
+// compared get a budget only a hang reaches, so the data decides how much they train, never the
+// speed of this machine (with a 5 s budget a loaded machine trained on less and scored otherwise).
+const NO_BUDGET = 3600;
+/** How long one training run may take (well under 5 s on an idle machine). */
+const TRAIN_MS = CALL_MS;
+
+// The budget test runs train.py under a fake clock: every time.time() call advances 0.05 s, so
+// where the loop stops depends on the budget and the loop's logic alone, not on how fast a step is.
+const FAKE_CLOCK = `import runpy, time
+_now = [time.time()]
+def _tick():
+    _now[0] += 0.05
+    return _now[0]
+time.time = _tick
+runpy.run_path("train.py", run_name="__main__")
+`;
+
+function train(src: string | null, budget = NO_BUDGET, { fakeClock = false } = {}) {
   if (src !== null) fs.writeFileSync(path.join(dir, "train.py"), src);
   const log = path.join(dir, "run.log");
   let code = 0;
   try {
-    const out = execFileSync("python3", ["train.py"], { cwd: dir, env: { ...process.env, AUTORESEARCH_BUDGET_SECONDS: String(budget) }, stdio: ["ignore", "pipe", "pipe"] });
+    const out = execFileSync("python3", fakeClock ? ["-c", FAKE_CLOCK] : ["train.py"], { cwd: dir, env: { ...process.env, AUTORESEARCH_BUDGET_SECONDS: String(budget) }, stdio: ["ignore", "pipe", "pipe"], timeout: TRAIN_MS });
     fs.writeFileSync(log, out);
   } catch (e) {
-    const err = e as { status: number; stdout: Buffer; stderr: Buffer };
+    const err = e as { status: number; stdout: Buffer; stderr: Buffer; code?: string };
+    if (err.code === "ETIMEDOUT") throw new Error(`train.py did not finish within ${TRAIN_MS / 1000} s`);
     code = err.status;
     fs.writeFileSync(log, Buffer.concat([err.stdout, err.stderr]));
   }
@@ -44,11 +64,14 @@ describe("examples/tiny-lm", () => {
   });
 
   it("honours the budget: total_seconds stays within budget plus evaluation", () => {
-    const r = train(original(), 1);
+    const r = train(original(), 1, { fakeClock: true });
+    expect(r.code).toBe(0);
+    // it trained until the budget (not stopped by the data), then stopped within a step or two
+    expect(Number(r.parsed.metrics.training_seconds)).toBeGreaterThanOrEqual(1);
     expect(Number(r.parsed.metrics.training_seconds)).toBeLessThanOrEqual(1.5);
   });
 
-  it("its metric moves with its knobs (is computed, not printed)", () => {
+  it("its metric moves with its knobs (is computed, not printed)", { timeout: 3 * TRAIN_MS + MARGIN_MS }, () => {
     const base = Number(train(original()).parsed.metrics.val_bpb);
     const higher = Number(train(original().replace("ORDER = 3", "ORDER = 5")).parsed.metrics.val_bpb);
     const capped = Number(train(original().replace("MAX_TRAIN_BYTES = None", "MAX_TRAIN_BYTES = 20_000")).parsed.metrics.val_bpb);

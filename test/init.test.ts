@@ -8,6 +8,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { TOOLS } from "../src/tools/index.js";
 import { init } from "../src/init.js";
+import { CALL_MS, WAIT_MS } from "./helpers/timeouts.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CLI = path.join(ROOT, "dist/cli.js");
@@ -30,7 +31,8 @@ beforeAll(() => {
 
 /** `autoresearch-mcp init <dir>` through the built CLI, as a user runs it. */
 function runInit(dir: string) {
-  const r = spawnSync(process.execPath, [CLI, "init", dir], { encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync(process.execPath, [CLI, "init", dir], { encoding: "utf8", timeout: WAIT_MS });
+  if (r.error) throw new Error(`autoresearch-mcp init did not finish within ${WAIT_MS / 1000} s: ${r.error.message}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -94,7 +96,7 @@ describe("autoresearch-mcp init", () => {
     // "node" on PATH may differ from the test's node: use the same binary, the registered args.
     const transport = new StdioClientTransport({ command: entry.command === "node" ? process.execPath : entry.command, args: entry.args, cwd: dir, stderr: "pipe" });
     const client = new Client({ name: "init-test", version: "0.0.0" });
-    await client.connect(transport);
+    await client.connect(transport, { timeout: CALL_MS });
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual(TOOLS.map((t) => t.name).sort());
@@ -123,9 +125,9 @@ describe("autoresearch-mcp init", () => {
 
     const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, "serve"], cwd: dir, stderr: "pipe" });
     const client = new Client({ name: "init-test", version: "0.0.0" });
-    await client.connect(transport);
+    await client.connect(transport, { timeout: CALL_MS });
     try {
-      const res = await client.callTool({ name: "start_session", arguments: { tag: "t1" } });
+      const res = await client.callTool({ name: "start_session", arguments: { tag: "t1" } }, undefined, { timeout: CALL_MS });
       expect(res.isError, JSON.stringify(res.content)).toBeFalsy();
     } finally {
       await client.close();

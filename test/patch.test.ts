@@ -332,14 +332,18 @@ describe("unifiedDiff", () => {
     for (const l of body.split("\n").slice(2)) expect(l).toMatch(/^(@@ .* @@|[-+ ].*)$/);
   });
 
-  // No timing asserted (noisy machines); an unbounded diff would blow the generous timeout by minutes.
-  it("a whole-file rewrite of a big file: bounded diff work, coarse hunk, exact counts", { timeout: 60_000 }, () => {
-    const rnd = (seed: number) => Array.from({ length: 20_000 }, (_, i) => `line_${i} = ${((i * 2654435761 + seed) >>> 0).toString(36)}`).join("\n") + "\n";
+  // No timing asserted (noisy machines). 200,000 lines so that an unbounded diff (O(N·D), ~2 min
+  // at 20,000 lines, ~100× that here) would run for hours and hit the suite's test timeout
+  // (TEST_MS, 5 minutes), while the bounded one takes ~1 s idle: a slow machine cannot fail it.
+  // (A tight per-test timeout instead would be a timed assertion: vitest fails a sync test that
+  // ran longer than its timeout.)
+  it("a whole-file rewrite of a big file: bounded diff work, coarse hunk, exact counts", () => {
+    const rnd = (seed: number) => Array.from({ length: 200_000 }, (_, i) => `line_${i} = ${((i * 2654435761 + seed) >>> 0).toString(36)}`).join("\n") + "\n";
     const d = unifiedDiff("t.py", rnd(1), rnd(2));
     expect(d.truncated).toBe(true);
     // every line differs except possibly a few: counts stay within the file sizes and are balanced
-    expect(d.added).toBeGreaterThan(19_000);
-    expect(d.added).toBeLessThanOrEqual(20_000);
+    expect(d.added).toBeGreaterThan(190_000);
+    expect(d.added).toBeLessThanOrEqual(200_000);
     expect(d.removed).toBe(d.added);
   });
 

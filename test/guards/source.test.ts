@@ -1,5 +1,8 @@
+import type { ChildProcess } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { inspectSource, SourceChecker, scanImports } from "../../src/guards/source.js";
+import { pipedChildUsable } from "../../src/process-tree.js";
+import { until } from "../helpers/procs.js";
 
 const PY = "python3";
 
@@ -148,9 +151,12 @@ describe("SourceChecker (one long-lived python3 for every check)", () => {
     const checker = new SourceChecker(PY);
     try {
       await checker.inspect("import json\n", "train.py");
-      const pid = (checker as unknown as { proc: { pid: number } }).proc.pid;
+      const proc = (checker as unknown as { proc: ChildProcess }).proc;
+      const pid = proc.pid!;
       process.kill(pid, "SIGKILL");
-      await new Promise((r) => setTimeout(r, 200));
+      // "between checks": the next check comes once the death is visible to this process (exit
+      // seen or stdout ended), not after a fixed 200 ms a loaded machine may need more than.
+      await until(() => !pipedChildUsable(proc), "the killed checker's exit to be seen");
       const r = await checker.inspect("import os\n", "train.py");
       expect(r).toEqual({ syntaxError: null, imports: ["os"], computedImports: 0, checkedByPython: true });
       // answered by a fresh checker, not by the one-shot fallback after the dead pipe's 30 s timeout
