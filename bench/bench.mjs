@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as lib from "./lib.mjs";
-import { PY, ROOT, SERVER, cleanupAll, leftoverProcesses, now, sleep, waitUntil } from "./lib.mjs";
+import { PY, ROOT, SERVER, WAIT_MS, cleanupAll, leftoverProcesses, now, sleep, waitUntil } from "./lib.mjs";
 import { figBytes, figCycle, figDuty, figKill, figScale, resolvePython, versions } from "./figures.mjs";
 import { renderReport } from "./report.mjs";
 
@@ -86,8 +86,9 @@ async function main() {
     log(`${title}: ${(times[key] / 1000).toFixed(1)} s`);
   }
   await cleanupAll();
-  // Watchdogs poll every 500 ms; give them that long to see their run gone.
-  await waitUntil(() => leftoverProcesses().length === 0, 3000, 100);
+  // Watchdogs poll every 500 ms and then exit: wait until they are gone (a loaded machine may take
+  // longer than a fixed few seconds; what is still there after WAIT_MS is left behind).
+  await waitUntil(() => leftoverProcesses().length === 0, WAIT_MS, 100);
   const left = leftoverProcesses();
   const meta = {
     quick,

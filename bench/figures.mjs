@@ -9,6 +9,7 @@ import {
   karpathyTrain,
   makeWorkspace,
   memoryOf,
+  NO_KILL_S,
   now,
   pidsIn,
   PY,
@@ -18,6 +19,8 @@ import {
   shq,
   sleep,
   startServer,
+  WAIT_MS,
+  waitUntil,
 } from "./lib.mjs";
 import { floodTrain, treeTrain } from "./fixtures.mjs";
 
@@ -93,7 +96,7 @@ function bareRun(ws, python = PY.cmd) {
 // ------------------------------------------------------------------ 1. overhead per cycle
 
 export async function figCycle({ cycles, warmup, python = PY.cmd }) {
-  const config = { run: [python, "train.py"], python, budgetSeconds: 5, graceSeconds: 1 };
+  const config = { run: [python, "train.py"], python, budgetSeconds: 5, killAfterSeconds: NO_KILL_S, graceSeconds: 1 };
   const wsO = makeWorkspace({ name: "cycle-ours", config });
   const wsS = makeWorkspace({ name: "cycle-shell", config });
   try {
@@ -139,7 +142,7 @@ function hyperparameterRange(src) {
 
 export async function figBytes({ rows = 50, steps = 1000 }) {
   const train = karpathyTrain({ steps });
-  const config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: 5, graceSeconds: 1 };
+  const config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: 5, killAfterSeconds: NO_KILL_S, graceSeconds: 1 };
   const wsO = makeWorkspace({ name: "bytes-ours", config, train });
   const wsS = makeWorkspace({ name: "bytes-shell", config, train });
   const range = hyperparameterRange(train);
@@ -215,7 +218,12 @@ export async function figBytes({ rows = 50, steps = 1000 }) {
 
 // ------------------------------------------------------------------ 3. kill precision
 
-/** Polls the pids a tree prints into `log` until `expected` were seen and all are gone. */
+/**
+ * Polls the pids a tree prints into `log` until `expected` were seen and all are gone. `finish()`
+ * is called once the run is over: the pids it printed are all in the log by then, so a tree that
+ * did not print all of them was cut short (goneAt null), and a whole one is waited for (the run
+ * ended because the tree is gone: the poll sees it at once, the deadline is only for a hang).
+ */
 function watchTree(log, expected) {
   let stop = false;
   let pids = [];
@@ -231,8 +239,14 @@ function watchTree(log, expected) {
     }
   })();
   return {
-    async finish(waitMs = 3000) {
-      await Promise.race([done, sleep(waitMs)]);
+    async finish(waitMs = WAIT_MS) {
+      if (pids.length < expected) pids = pidsIn(log);
+      if (pids.length >= expected) {
+        // (a cleared timer: a pending one would keep the bench alive for waitMs after its end)
+        let timer;
+        await Promise.race([done, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+        clearTimeout(timer);
+      }
       stop = true;
       await done;
       return { pids, goneAt };
@@ -250,7 +264,60 @@ function killPids(pids) {
   }
 }
 
-export async function figKill({ runs, limit = 1, grace = 0.5, naive = true, children = 4 }) {
+/**
+ * How long the tree (a parent and `children` Pythons) takes to print all its pids on this machine
+ * now: started directly, waited for (not given a fixed time), then killed.
+ */
+async function treeStartupMs(ws, expected) {
+  const log = path.join(ws, "startup.log");
+  fs.rmSync(log, { force: true });
+  const fd = fs.openSync(log, "w");
+  const t0 = now();
+  const child = spawn(PY.cmd, ["train.py"], { cwd: ws, stdio: ["ignore", fd, fd], detached: true });
+  fs.closeSync(fd);
+  const up = await waitUntil(() => pidsIn(log).length >= expected, WAIT_MS, 5);
+  const ms = now() - t0;
+  const pids = pidsIn(log);
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    /* gone */
+  }
+  killPids(pids);
+  await waitUntil(() => pids.every((p) => !alive(p)));
+  fs.rmSync(log, { force: true });
+  if (!up) throw new Error(`kill figure: the tree of ${expected} Pythons did not print its pids within ${WAIT_MS / 1000} s`);
+  return ms;
+}
+
+/**
+ * The hard limit must find the whole tree up: the figure is "limit → last of its processes gone",
+ * and a tree cut short at a limit that came before all its Pythons started measures nothing
+ * (n/a). So the limit is the one asked for, or longer where this machine needs longer to start the
+ * tree (twice its measured start-up), and doubled and the runs repeated if a run still found the
+ * tree incomplete (the machine got busier). The report says when the limit was raised.
+ */
+export async function figKill({ runs, limit = 1, grace = 0.5, naive = true, children = 4, retries = 3 }) {
+  const expected = children + 1;
+  const probe = makeWorkspace({ name: "kill-probe", config: null, train: treeTrain(children).replace("HANG = False", "HANG = True") });
+  let startupMs;
+  try {
+    startupMs = await treeStartupMs(probe, expected);
+  } finally {
+    removeWorkspace(probe);
+  }
+  let lim = limit;
+  while (lim * 1000 < 2 * startupMs) lim *= 2;
+  for (let attempt = 0; ; attempt++) {
+    const out = await killRuns({ runs, limit: lim, grace, naive, children });
+    const cut = [...out.ours, ...out.shell].filter((r) => r.pidsSeen < expected).length + (out.baselineTimedOut ? 1 : 0);
+    Object.assign(out, { requestedLimit: limit, startupMs, cutShort: cut, retries: attempt });
+    if (!cut || attempt === retries) return out;
+    lim *= 2;
+  }
+}
+
+async function killRuns({ runs, limit, grace, naive, children }) {
   const expected = children + 1;
   const config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: limit / 2, killAfterSeconds: limit, graceSeconds: grace };
   const wsO = makeWorkspace({ name: "kill-ours", config, train: treeTrain(children) });
@@ -258,7 +325,15 @@ export async function figKill({ runs, limit = 1, grace = 0.5, naive = true, chil
   const out = { limit, grace, children, ours: [], shell: [], naive: null };
   try {
     await withServer(wsO, async (srv) => {
-      await startWithBaseline(srv);
+      await callTool(srv, "start_session", { tag: "bench" });
+      const base = await callTool(srv, "run_training");
+      await callTool(srv, "log_result", { description: "baseline" });
+      // The baseline exits at once, but under the same hard limit: killed there (a machine too
+      // slow at this limit to start even one Python), it is a discard and nothing can build on it.
+      if (base.data.timedOut) {
+        out.baselineTimedOut = true;
+        return;
+      }
       for (let i = 0; i < runs; i++) {
         await callTool(srv, "apply_patch", { edits: [{ old: "HANG = False", new: "HANG = True" }, { old: "EXPERIMENT = 0", new: `EXPERIMENT = ${i + 1}` }] });
         await callTool(srv, "commit", { description: `hang ${i}` });
@@ -286,18 +361,21 @@ export async function figKill({ runs, limit = 1, grace = 0.5, naive = true, chil
       fs.rmSync(path.join(wsS, "run.log"), { force: true });
       const w = watchTree(path.join(wsS, "run.log"), expected);
       const t0 = Date.now();
-      const r = await sh(`timeout -k ${grace} ${limit} ${PY.cmd} train.py > run.log 2>&1`, wsS, { timeoutMs: (limit + grace) * 1000 + 10_000 });
+      const r = await sh(`timeout -k ${grace} ${limit} ${PY.cmd} train.py > run.log 2>&1`, wsS, { timeoutMs: (limit + grace) * 1000 + WAIT_MS });
       const { pids, goneAt } = await w.finish();
       const survivors = pids.filter(alive);
       out.shell.push({ ownLatencyMs: goneAt === null ? NaN : goneAt - (t0 + limit * 1000), pidsSeen: pids.length, orphans: survivors.length, exit: r.code, callMs: r.ms });
       killPids(survivors);
     }
     if (naive) {
-      // As agents usually write it: `timeout <limit>` without -k. SIGTERM is ignored by the tree.
+      // As agents usually write it: `timeout <limit>` without -k. SIGTERM is ignored by the tree,
+      // so it comes up whole however late: wait for it, then look 2 s after the limit (or now,
+      // if starting it took longer than that).
       fs.rmSync(path.join(wsS, "run.log"), { force: true });
       const t0 = Date.now();
-      const p = sh(`timeout ${limit} ${PY.cmd} train.py > run.log 2>&1`, wsS, { timeoutMs: 60_000 });
-      await sleep(limit * 1000 + 2000 - (Date.now() - t0));
+      const p = sh(`timeout ${limit} ${PY.cmd} train.py > run.log 2>&1`, wsS, { timeoutMs: (limit + 2) * 1000 + 2 * WAIT_MS });
+      await waitUntil(() => pidsIn(path.join(wsS, "run.log")).length >= expected);
+      await sleep(Math.max(0, limit * 1000 + 2000 - (Date.now() - t0)));
       const pids = pidsIn(path.join(wsS, "run.log"));
       const survivors = pids.filter(alive);
       out.naive = { pidsSeen: pids.length, aliveAfter2s: survivors.length };
@@ -320,7 +398,7 @@ function freeBytes(dir) {
 
 export async function figScale({ rowSizes, logSizes, reps }) {
   const out = { rows: [], logs: [], during: null, memory: {}, rowSizes, logSizes, reps };
-  const config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: 5, graceSeconds: 1 };
+  const config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: 5, killAfterSeconds: NO_KILL_S, graceSeconds: 1 };
 
   // --- results.tsv rows: log_result, status, parse_metrics at each size
   const wsO = makeWorkspace({ name: "rows-ours", config });
@@ -361,7 +439,7 @@ export async function figScale({ rowSizes, logSizes, reps }) {
 
   // --- run.log size: parse_metrics, status, log_result after a run that wrote it (and during)
   const small = logSizes[0];
-  const wsL = makeWorkspace({ name: "log-ours", config: { ...config, killAfterSeconds: 300 }, train: floodTrain(small, Math.min(10 << 20, Math.floor(small / 10))) });
+  const wsL = makeWorkspace({ name: "log-ours", config, train: floodTrain(small, Math.min(10 << 20, Math.floor(small / 10))) });
   try {
     await withServer(wsL, async (srv) => {
       await startWithBaseline(srv);
@@ -446,7 +524,7 @@ function overlapMs(a, b) {
  * either loop works between runs are recorded, and their overlap is reported.
  */
 export async function figDuty({ experiments, budget, concurrent = true }) {
-  const config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: budget, graceSeconds: 1 };
+  const config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: budget, killAfterSeconds: NO_KILL_S, graceSeconds: 1 };
   // The committed train.py trains 0 s (a quick baseline); each experiment's edit sets the budget.
   const wsO = makeWorkspace({ name: "duty-ours", config });
   const wsS = makeWorkspace({ name: "duty-shell", config });

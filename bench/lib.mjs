@@ -17,6 +17,18 @@ export const FIXTURES = path.join(ROOT, "bench", "fixtures");
 export const now = () => performance.now();
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Waits are for events (a process gone, a tree up), each with a deadline far above what it takes
+ * on an idle machine: a loaded machine makes them slower, never makes the bench give up a figure.
+ */
+export const WAIT_MS = 60_000;
+/**
+ * The hard limit (killAfterSeconds) of every bench run that ends by itself: only a hang reaches
+ * it. The default, 2 × budget, is 1 s in the quick duty figure and 10 s elsewhere, and a run
+ * killed there on a loaded machine changes the figure (figure 2's crash would be a time-out).
+ */
+export const NO_KILL_S = 600;
+
 /** Bench-wide settings: the Python both sides run, extra node flags for the server. */
 export const PY = { cmd: "python3" };
 export const SERVER = { nodeArgs: [] };
@@ -54,7 +66,7 @@ function setConst(src, name, value) {
  * committed on master (as test/helpers/workspace.ts makes them). results.tsv and run.log are
  * git-ignored locally, as karpathy's setup has them untracked.
  */
-export function makeWorkspace({ train, config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: 5, graceSeconds: 1 }, files = {}, name = "ws" } = {}) {
+export function makeWorkspace({ train, config = { run: [PY.cmd, "train.py"], python: PY.cmd, budgetSeconds: 5, killAfterSeconds: NO_KILL_S, graceSeconds: 1 }, files = {}, name = "ws" } = {}) {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), `arbench-${name}-`)));
   workspaces.add(dir);
   fs.writeFileSync(path.join(dir, "train.py"), train ?? karpathyTrain());
@@ -118,7 +130,7 @@ export async function startServer(ws, { env = {}, nodeArgs = SERVER.nodeArgs, wr
       servers.delete(srv);
       await client.close().catch(() => undefined);
       // The server exits on stdin close; wait until it is gone (it takes a running tree with it).
-      await waitUntil(() => !alive(pid), 15_000);
+      await waitUntil(() => !alive(pid), WAIT_MS);
     },
   };
   servers.add(srv);
@@ -223,7 +235,7 @@ export function pidsIn(file) {
   }
 }
 
-export async function waitUntil(cond, ms = 10_000, step = 20) {
+export async function waitUntil(cond, ms = WAIT_MS, step = 20) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (cond()) return true;

@@ -216,7 +216,9 @@ export function renderReport(d, meta) {
     const k = d.kill;
     L.push(`## 3. Kill precision`);
     L.push("");
-    L.push(`A parent and ${k.children} children, all ignoring SIGTERM and sleeping; hard limit ${k.limit} s, grace ${k.grace} s. "Own" latency: from the hard limit (ours: the run's \`startedAt\` in \`.git/autoresearch/run.json\` + limit; shell: the \`bash -c\` spawn + limit) to the moment the bench, polling every ~2 ms, sees the last of the ${k.children + 1} printed pids gone (zombies count as gone). Server latency: \`killLatencyMs\` of the result (first SIGTERM → tree gone, grace included). Shell: \`timeout -k ${k.grace} ${k.limit} python3 train.py > run.log 2>&1\`.`);
+    const raised = k.requestedLimit !== undefined && k.requestedLimit !== k.limit ? ` (raised from ${k.requestedLimit} s, as the limit must find the whole tree up: starting it took ${fmtMs(k.startupMs)} on this machine before the runs${k.retries ? `, and the runs were repeated ${k.retries} time(s) with a doubled limit after one found the tree incomplete` : ""})` : "";
+    const cut = k.cutShort ? ` In ${k.cutShort} run(s) the limit still came before all ${k.children + 1} processes had started${k.baselineTimedOut ? " (ours: even the baseline run, which exits at once, was killed, so no hanging run could follow it)" : ""}: their "limit → gone" is n/a (not measured), not a failure to kill.` : "";
+    L.push(`A parent and ${k.children} children, all ignoring SIGTERM and sleeping; hard limit ${k.limit} s${raised}, grace ${k.grace} s. "Own" latency: from the hard limit (ours: the run's \`startedAt\` in \`.git/autoresearch/run.json\` + limit; shell: the \`bash -c\` spawn + limit) to the moment the bench, polling every ~2 ms, sees the last of the ${k.children + 1} printed pids gone (zombies count as gone). Server latency: \`killLatencyMs\` of the result (first SIGTERM → tree gone, grace included). Shell: \`timeout -k ${k.grace} ${k.limit} python3 train.py > run.log 2>&1\`.${cut}`);
     L.push("");
     const trs = [];
     for (let i = 0; i < Math.max(k.ours.length, k.shell.length); i++) {

@@ -4,12 +4,21 @@ import path from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { MARGIN_MS } from "./helpers/timeouts.js";
 
 // The bench (`npm run bench`, issue #7) is tested for running, not for its timings: the quick
-// mode runs every figure with tiny sizes and must produce a report with all five sections, each
-// with numbers. No timing value is asserted.
+// mode runs every figure with tiny sizes and must exit 0, leave no process behind and produce a
+// report with all five sections, each with its table and figures. No timing value is asserted,
+// and a value is a number or "n/a": the report prints n/a (lib.mjs fmtMs/fmtRatio/fmtInt of a
+// non-finite value) for what could not be measured on this machine (figure 3 when a run's limit
+// came before its tree was up, figure 4's large log when the disk is short), which is the bench
+// reporting honestly, not the bench failing.
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The quick bench takes ~40 s on an idle 2-core machine. */
+const BENCH_MS = 480_000;
+/** A duration as the report prints it (fmtMs: "0.52 ms", "123 ms", "12.3 s"), or "n/a". */
+const MS = String.raw`(?:[\d.]+ m?s|n\/a)`;
 
 function runQuick(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -18,7 +27,8 @@ function runQuick(out: string): Promise<{ code: number | null; stdout: string; s
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGTERM"), 170_000);
+    // A deadline for a hang (SIGTERM: the bench cleans up and exits 130), far above a slow run.
+    const timer = setTimeout(() => child.kill("SIGTERM"), BENCH_MS);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
@@ -39,7 +49,7 @@ function section(md: string, n: number): string {
 const NUMBER = /\d+(\.\d+)?\s*(ms|s|B|KiB|MiB|MB|×)/;
 
 describe("bench --quick", () => {
-  it("runs every figure and writes a report with all five sections, with numbers", { timeout: 180_000 }, async () => {
+  it("runs every figure and writes a report with all five sections, with numbers", { timeout: BENCH_MS + MARGIN_MS }, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "arbench-test-"));
     const out = path.join(dir, "results.md");
     try {
@@ -61,15 +71,16 @@ describe("bench --quick", () => {
         expect(s, `section ${i + 1} has numbers`).toMatch(NUMBER);
       });
 
-      // figure by figure, the values the issue asks for are there (as numbers, not checked against goals)
-      expect(section(md, 1)).toMatch(/\*\*cycle\*\* \| [\d.]+ m?s \/ [\d.]+ m?s \| \*\*cycle\*\* \| [\d.]+ m?s \/ [\d.]+ m?s \| [\d.]+×/);
+      // figure by figure, the values the issue asks for are there (each a number, or n/a where it
+      // could not be measured; never checked against goals)
+      expect(section(md, 1)).toMatch(new RegExp(String.raw`\*\*cycle\*\* \| ${MS} \/ ${MS} \| \*\*cycle\*\* \| ${MS} \/ ${MS} \| (?:[\d.]+×|n\/a)`));
       expect(section(md, 2)).toMatch(/\*\*total\*\* \| \*\*[\d,]+\*\* \(~[\d,]+ tok\) \| [\d,]+ \| \*\*total\*\* \| \*\*[\d,]+\*\*/);
       expect(section(md, 2)).toContain("Crash");
-      expect(section(md, 3)).toMatch(/\| p50 \| [\d.]+ ms \| [\d.]+ ms \|/);
+      expect(section(md, 3)).toMatch(new RegExp(String.raw`\| p50 \| ${MS} \| ${MS} \|`));
       expect(section(md, 3)).toMatch(/\| \d+ \/ \d+ \|/);
       expect(section(md, 4)).toMatch(/Server peak RSS \(VmHWM\): [\d.]+ MB/);
-      expect(section(md, 4)).toMatch(/\| 10 \| [\d.]+ ms \|/);
-      expect(section(md, 5)).toMatch(/\| ours \| [\d.]+ m?s \| [\d.]+ m?s \| 0?\.\d+|\| ours \| [\d.]+ m?s \| [\d.]+ m?s \| 1\.0000/);
+      expect(section(md, 4)).toMatch(new RegExp(String.raw`\| 10 \| ${MS} \|`));
+      expect(section(md, 5)).toMatch(new RegExp(String.raw`\| ours \| ${MS} \| ${MS} \| (?:0?\.\d+|1\.0000)`));
 
       // it leaves no process of its own behind (its workspaces are removed as it goes)
       expect(md).toContain("processes left behind at the end: none");
