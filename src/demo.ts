@@ -67,12 +67,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const r = await client.callTool({ name, arguments: args }, undefined, {
       timeout: 120_000,
       resetTimeoutOnProgress: true,
-      onprogress: progress && tty
-        ? (p) => {
-            bar = true;
-            out(`\r${progressBar(p.progress, p.total ?? 0, p.message ?? "")}`);
-          }
-        : undefined,
+      // Progress is always asked for, so run_training waits for the whole run (without a progress
+      // token the server answers "running" after 50 s); the bar is drawn only on a terminal.
+      onprogress: (p) => {
+        if (!progress || !tty) return;
+        bar = true;
+        out(`\r${progressBar(p.progress, p.total ?? 0, p.message ?? "")}`);
+      },
     });
     if (bar) out("\r\x1b[2K");
     const text = (r.content as { type: string; text: string }[]).map((c) => c.text).join("\n");
