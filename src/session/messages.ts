@@ -1,3 +1,4 @@
+import { CONFIG_FILE } from "../config.js";
 import { refuse } from "../errors.js";
 import { isDependencyManifest, type TreeViolation } from "../guards/tree.js";
 import { printable } from "../paths.js";
@@ -17,10 +18,15 @@ export function violationRefusal(v: TreeViolation[], editable: string): never {
     ? `Dependency files changed: ${deps.map((d) => printable(d.path)).join(", ")}. No new dependencies are allowed, and only ${editable} may change. All changes outside it: ${list}.`
     : `Only ${editable} may change, but: ${list}${v.length > 10 ? ` and ${v.length - 10} more` : ""}.`;
   const committed = v.some((x) => x.what.startsWith("committed"));
+  const config = v.find((x) => x.path === CONFIG_FILE);
   refuse(
     "outside_editable",
     msg,
-    committed
+    config
+      ? config.what === "untracked file"
+        ? `${CONFIG_FILE} is the human's and the server reads it when it starts. To use it in this session: git-exclude it ("echo /${CONFIG_FILE} >> .git/info/exclude") and restart the server (the client); to make it part of the project, commit it and start a new session with a new tag.`
+        : `${CONFIG_FILE} cannot change inside a session (the agent's commits may not touch it). Undo it ("git checkout -- ${CONFIG_FILE}"); to change the config, commit it outside the session branch and start a new session with a new tag.`
+      : committed
       ? "Files were committed behind the server's back: call reset_to_best to return to the best kept commit (this drops those commits), then redo the change in the editable file only."
       : `Undo them: "git checkout -- <file>" for changed files, delete or git-ignore untracked ones, then retry.`,
     { paths: v.map((x) => x.path) },
