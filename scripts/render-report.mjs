@@ -1,18 +1,26 @@
 #!/usr/bin/env node
 // Look at progress.svg the way a person would: writes the report of a workspace with the built CLI,
 // then screenshots progress.svg with headless Chromium (Debian: `apt-get install chromium`).
-// Not part of `npm test`.
+// Given a results.tsv file instead (e.g. test/fixtures/results-karpathy-126.tsv), it reports on a
+// scratch workspace holding a copy of it. Not part of `npm test`.
 //
-//   node scripts/render-report.mjs WORKSPACE [OUT.png]     (default OUT: WORKSPACE/progress.png)
+//   node scripts/render-report.mjs WORKSPACE|RESULTS.tsv [OUT.png]   (default OUT: WORKSPACE/progress.png)
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-const [ws, outArg] = process.argv.slice(2);
-if (!ws) {
-  console.error("usage: node scripts/render-report.mjs WORKSPACE [OUT.png]");
+const [arg, outArg] = process.argv.slice(2);
+if (!arg) {
+  console.error("usage: node scripts/render-report.mjs WORKSPACE|RESULTS.tsv [OUT.png]");
   process.exit(2);
+}
+let ws = arg;
+if (fs.statSync(arg).isFile()) {
+  ws = fs.mkdtempSync(path.join(os.tmpdir(), "render-report-"));
+  execFileSync("git", ["init", "-q", ws]);
+  fs.copyFileSync(arg, path.join(ws, "results.tsv"));
 }
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 execFileSync(process.execPath, [path.join(root, "dist", "cli.js"), "report", "--workspace", ws], { stdio: "inherit" });
