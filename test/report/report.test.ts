@@ -6,12 +6,14 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { renderMarkdown } from "../../src/report/markdown.js";
 import { writeReport } from "../../src/report/report.js";
-import { renderSvg } from "../../src/report/svg.js";
+import { DISCARD_FILL, DISCARD_OPACITY, renderSvg, textWidth } from "../../src/report/svg.js";
 import { parseResults, readResults, type ResultRow } from "../../src/results.js";
 import { addWorktree, git, makeWorkspace, porcelain, read, removeWorkspaces, write } from "../helpers/workspace.js";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const karpathy = readResults(path.join(FIXTURES, "results-karpathy.tsv"));
+// 126 rows shaped like karpathy's exp/H100/mar8 night (see fixtures/results-karpathy-126.md: a stand-in)
+const karpathy126 = readResults(path.join(FIXTURES, "results-karpathy-126.tsv"));
 const handEdited = readResults(path.join(FIXTURES, "results-handedited.tsv"));
 const MIN = { metric: "val_bpb", goal: "min" as const };
 
@@ -52,6 +54,79 @@ function rows(n: number, f: (i: number) => Partial<ResultRow>): ResultRow[] {
     const r = { commit: i === 0 ? "baseline" : (0x1000000 + i).toString(16).slice(-7), value: 1 - i * 1e-4, memoryGb: 44, status: "discard", description: `experiment ${i}`, ...f(i) };
     return { line: i + 2, valueText: r.value.toFixed(6), memoryText: r.memoryGb.toFixed(1), ...r };
   });
+}
+
+// ---- geometry of the drawn chart, read back from the SVG: label boxes from each label's
+// position, anchor and rotation and the renderer's own width estimate; markers from the circles
+// and off-scale triangles. A label box runs from 0.8 em above its baseline to 0.25 em below.
+type Pt = [number, number];
+const unescapeXml = (t: string) => t.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, "&");
+
+function labelBoxes(svg: string) {
+  const size = Number(/<svg [^>]*font-size="([\d.]+)"/.exec(svg)![1]);
+  const re = /<text class="label" x="([-\d.]+)" y="([-\d.]+)" text-anchor="(start|end)" transform="rotate\(([-\d.]+) ([-\d.]+) ([-\d.]+)\)">([^<]*)<\/text>/g;
+  return [...svg.matchAll(re)].map((m) => {
+    const [x, y, rot] = [Number(m[1]), Number(m[2]), Number(m[4])];
+    expect([Number(m[5]), Number(m[6])]).toEqual([x, y]); // rotated about its own anchor
+    const text = unescapeXml(m[7]);
+    const w = textWidth(text, size);
+    const [x0, x1, y0, y1] = [m[3] === "start" ? 0 : -w, m[3] === "start" ? w : 0, -0.8 * size, 0.25 * size];
+    const [c, sn] = [Math.cos((rot * Math.PI) / 180), Math.sin((rot * Math.PI) / 180)];
+    const toWorld = (lx: number, ly: number): Pt => [x + lx * c - ly * sn, y + lx * sn + ly * c];
+    // the distance from a point to the box, in the box's own frame
+    const distance = (px: number, py: number) => {
+      const [dx, dy] = [px - x, py - y];
+      const [lx, ly] = [dx * c + dy * sn, -dx * sn + dy * c];
+      return Math.hypot(Math.max(x0 - lx, 0, lx - x1), Math.max(y0 - ly, 0, ly - y1));
+    };
+    return { text, rot, poly: [toWorld(x0, y0), toWorld(x1, y0), toWorld(x1, y1), toWorld(x0, y1)], distance };
+  });
+}
+
+function markers(svg: string) {
+  const circles = [...svg.matchAll(/<circle class="pt ([^"]*)" cx="([-\d.]+)" cy="([-\d.]+)" r="([\d.]+)"/g)].map((m) => ({ cls: m[1], cx: Number(m[2]), cy: Number(m[3]), r: Number(m[4]) }));
+  const triangles = [...svg.matchAll(/<path class="pt [^"]*offscale" d="M([-\d.]+) ([-\d.]+)L([-\d.]+) ([-\d.]+)L([-\d.]+) ([-\d.]+)Z"/g)].map((m): Pt[] => [
+    [Number(m[1]), Number(m[2])],
+    [Number(m[3]), Number(m[4])],
+    [Number(m[5]), Number(m[6])],
+  ]);
+  return { circles, triangles };
+}
+
+/** Separating-axis test for convex polygons: true when their interiors intersect. */
+function polysOverlap(a: Pt[], b: Pt[]): boolean {
+  for (const poly of [a, b])
+    for (let k = 0; k < poly.length; k++) {
+      const [p, q] = [poly[k], poly[(k + 1) % poly.length]];
+      const [nx, ny] = [p[1] - q[1], q[0] - p[0]];
+      const pa = a.map(([x, y]) => x * nx + y * ny);
+      const pb = b.map(([x, y]) => x * nx + y * ny);
+      if (Math.max(...pa) <= Math.min(...pb) + 1e-9 || Math.max(...pb) <= Math.min(...pa) + 1e-9) return false;
+    }
+  return true;
+}
+
+/** No label overlaps a marker (any row's) or another label, and all labels slant the same way; returns the labels. */
+function assertLabelsClear(svg: string) {
+  const labels = labelBoxes(svg);
+  expect(labels.length).toBe(count(svg, /<text class="label"/g)); // every label was read back
+  const { circles, triangles } = markers(svg);
+  for (const l of labels) {
+    for (const c of circles) if (l.distance(c.cx, c.cy) < c.r) throw new Error(`label "${l.text}" covers the ${c.cls} marker at ${c.cx},${c.cy}`);
+    for (const t of triangles) if (polysOverlap(l.poly, t)) throw new Error(`label "${l.text}" covers the off-scale marker at ${t[0]}`);
+  }
+  for (let i = 0; i < labels.length; i++)
+    for (let j = i + 1; j < labels.length; j++) if (polysOverlap(labels[i].poly, labels[j].poly)) throw new Error(`labels "${labels[i].text}" and "${labels[j].text}" overlap`);
+  expect(new Set(labels.map((l) => l.rot)).size).toBeLessThanOrEqual(1);
+  return labels;
+}
+
+/** WCAG contrast of a grey #gggggg painted at `opacity` over white. */
+function contrastOnWhite(hex: string, opacity: number): number {
+  const c = 255 - opacity * (255 - parseInt(hex.slice(1, 3), 16));
+  const s = c / 255;
+  const lum = s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  return 1.05 / (lum + 0.05);
 }
 
 describe("renderMarkdown", () => {
@@ -170,6 +245,8 @@ describe("renderSvg", () => {
     const rs = rows(20, (i) => ({ value: 0.5 + (i % 3 === 0 ? i : -i) * 0.001, status: i % 3 === 0 ? "keep" : "discard" }));
     const s = renderSvg(rs, { metric: "acc", goal: "max" });
     assertWellFormed(s);
+    // mirrored for a max goal: the empty corner is above-left, so every label falls to the right
+    expect(assertLabelsClear(s).map((l) => l.rot)).toEqual(Array(7).fill(30));
     const ys = stepYs(s);
     expect(ys).toHaveLength(7);
     for (let i = 1; i < ys.length; i++) expect(ys[i]).toBeLessThan(ys[i - 1]);
@@ -191,6 +268,8 @@ describe("renderSvg", () => {
       expect(Number(y)).toBeGreaterThan(top);
       expect(Number(y)).toBeLessThan(bottom);
     }
+    // all ten kept points fit, none over a dot or another label, all at karpathy's slant
+    expect(assertLabelsClear(svg).map((l) => l.rot)).toEqual(Array(10).fill(-30));
     // crash descriptions appear only escaped, in tooltips
     expect(svg).toContain("MoE with 4 experts &lt;top-2&gt; &amp; aux loss");
     expect(svg).not.toMatch(/<(wte|top-2)>/);
@@ -201,6 +280,7 @@ describe("renderSvg", () => {
     const rs = rows(nasty.length, (i) => ({ status: "keep", value: 1 - i * 0.01, description: nasty[i], commit: `<c${i}&>` }));
     const s = renderSvg(rs, { metric: "val_bpb", goal: "min" });
     assertWellFormed(s);
+    expect(assertLabelsClear(s).length).toBeGreaterThanOrEqual(4);
     expect(s).not.toContain("<script");
     expect(s).toContain("emoji 🚀 and 中文 and λ");
     const m = renderMarkdown(rs, { ...MIN, problems: ["a <b>problem</b> | here"] });
@@ -214,6 +294,7 @@ describe("renderSvg", () => {
     expect(count(one, /class="pt /g)).toBe(1);
     expect(one).toContain('<path class="running-best"');
     expect(one).toContain(">experiment 0</text>");
+    assertLabelsClear(one);
     const crashes = renderSvg(rows(3, () => ({ status: "crash", value: 0 })), MIN);
     assertWellFormed(crashes);
     expect(count(crashes, /class="pt crash"/g)).toBe(3);
@@ -224,6 +305,7 @@ describe("renderSvg", () => {
   it("puts rows without a number (nan, other statuses) somewhere visible", () => {
     const s = renderSvg(handEdited.rows, MIN);
     assertWellFormed(s);
+    assertLabelsClear(s);
     expect(count(s, /class="pt /g)).toBe(4);
     expect(count(s, /class="pt discard novalue"/g)).toBe(1);
     expect(s).toContain("no value (1)");
@@ -236,6 +318,7 @@ describe("renderSvg", () => {
     const rs = [...karpathy.rows.slice(0, 12), timedOut, ...karpathy.rows.slice(12)];
     const s = renderSvg(rs, MIN);
     assertWellFormed(s);
+    assertLabelsClear(s);
     const ticks = [...s.matchAll(/class="ytick"[^>]*>([^<]+)</g)].map((m) => Number(m[1]));
     for (const t of ticks) expect(t).toBeGreaterThan(0.95);
     const { bottom } = plotArea(s);
@@ -253,6 +336,7 @@ describe("renderSvg", () => {
   it("widens the left margin for long tick labels so they stay clear of the axis title", () => {
     const rs = rows(30, (i) => ({ status: i % 3 === 0 ? "keep" : "discard", value: 12345.6 - (i % 3 === 0 ? i : -i) * 1e-5 }));
     const s = renderSvg(rs, MIN);
+    assertLabelsClear(s);
     const left = attr(/<rect class="plot-area"[^>]*>/.exec(s)![0], "x");
     expect(left).toBeGreaterThan(84);
     for (const m of s.matchAll(/<text class="ytick" x="([\d.]+)"[^>]*>([^<]+)</g)) {
@@ -268,13 +352,14 @@ describe("renderSvg", () => {
     const metric = "a_very_long_metric_name_for_the_validation_bits_per_byte_on_the_held_out_shard_of_fineweb_edu";
     const s = renderSvg(karpathy.rows, { metric, goal: "min", tag });
     assertWellFormed(s);
+    assertLabelsClear(s);
     const title = /<text x="550" y="24"[^>]*>([^<]+)</.exec(s)![1];
     expect(title).toMatch(/^autoresearch progress \(a-very-long-tag.*…\): 30 experiments, 10 kept$/);
-    expect([...title].length * 0.6 * 16).toBeLessThanOrEqual(1100 - 40);
+    expect(textWidth(title, 16)).toBeLessThanOrEqual(1100 - 40);
     const ylab = /<text x="20"[^>]*rotate\(-90[^>]*>([^<]+)</.exec(s)![1];
     expect(ylab).toMatch(/^a_very_long_metric_name.*… \(lower is better\)$/);
     const { top, bottom } = plotArea(s);
-    expect([...ylab].length * 0.6 * 13).toBeLessThanOrEqual(bottom - top);
+    expect(textWidth(ylab, 13)).toBeLessThanOrEqual(bottom - top);
   });
 
   it("gives every label a white halo under it, so it reads over dots and the step line", () => {
@@ -286,15 +371,77 @@ describe("renderSvg", () => {
   });
 
   it("draws 10,000 rows: every point, a bounded number of labels", () => {
-    const big = rows(10_000, (i) => ({ status: i % 97 === 0 ? "keep" : i % 13 === 0 ? "crash" : "discard", value: i % 13 === 0 && i % 97 ? 0 : 1 - (i % 97 === 0 ? i * 1e-6 : i * 1e-6 - 0.002 * Math.sin(i)) }));
+    // discards never better than the running best (one that was would have been kept), so that
+    // the corner under the step line is free for labels, as in a real log
+    const big = rows(10_000, (i) => ({ status: i % 97 === 0 ? "keep" : i % 13 === 0 ? "crash" : "discard", value: i % 13 === 0 && i % 97 ? 0 : 1 - (i % 97 === 0 ? i * 1e-6 : i * 1e-6 - 2e-5 - 0.002 * Math.abs(Math.sin(i))) }));
     const s = renderSvg(big, MIN);
     assertWellFormed(s);
     expect(count(s, /class="pt /g)).toBe(10_000);
-    expect(count(s, /<text class="label"/g)).toBeLessThanOrEqual(40);
+    expect(assertLabelsClear(s)).toHaveLength(40);
     // under the x axis, not on the legend's line where a long legend would run into it
     const note = /<text class="unlabelled" x="([\d.]+)" y="([\d.]+)"[^>]*>(\d+) kept not labelled \(see report\.md\)</.exec(s)!;
     expect(Number(note[2])).toBeGreaterThan(plotArea(s).bottom + 40);
     expect(Number(note[3])).toBe(count(s, /class="pt keep"/g) - count(s, /<text class="label"/g));
+  });
+});
+
+describe("progress.svg of a 126-row night shaped like karpathy's (exp/H100/mar8)", () => {
+  const svg = renderSvg(karpathy126.rows, MIN);
+  const labels = labelBoxes(svg);
+  const texts = labels.map((l) => l.text);
+  const kept = karpathy126.rows.filter((r) => r.status === "keep");
+
+  it("reads the whole file", () => {
+    expect(karpathy126.problems).toEqual([]);
+    expect(karpathy126.rows).toHaveLength(126);
+    expect(karpathy126.rows[0].commit).toBe("baseline");
+    expect(kept).toHaveLength(23);
+    expect(karpathy126.rows.filter((r) => r.status === "discard")).toHaveLength(102);
+    expect(karpathy126.rows.filter((r) => r.status === "crash")).toHaveLength(1);
+    assertWellFormed(svg);
+    expect(count(svg, /class="pt /g)).toBe(126);
+  });
+
+  it("labels 21 of the 23 keeps, none over any marker or another label, and says 2 are left out", () => {
+    expect(assertLabelsClear(svg)).toHaveLength(21);
+    expect(svg).toContain(">2 kept not labelled (see report.md)</text>");
+  });
+
+  it("keeps the baseline, the best and the biggest gains when not all fit", () => {
+    const label = (d: string) => texts.find((t) => t === d || (t.endsWith("…") && d.startsWith(t.slice(0, -1))));
+    expect(label("baseline")).toBeDefined();
+    expect(label("warmdown 0.7 to 0.75")).toBeDefined(); // the best, 0.969686 at #112
+    const byGain = kept.slice(1).map((r, i) => ({ d: r.description, gain: kept[i].value - r.value })).sort((a, b) => b.gain - a.gain);
+    for (const { d } of byGain.slice(0, 6)) expect(label(d), d).toBeDefined();
+    // the ones left out are small steps in the crowded early corner
+    const left = kept.filter((r) => !label(r.description));
+    expect(left.map((r) => r.description)).toEqual(["warmdown 0.5 to 0.7", "FINAL_LR_FRAC 0.0 to 0.05"]);
+    for (const r of left) expect(karpathy126.rows.indexOf(r)).toBeLessThan(12);
+  });
+
+  it("slants every label the same way, the baseline's included: karpathy's 30°, rising to the right", () => {
+    expect(texts[0]).toBe("baseline"); // placed first
+    expect(new Set(labels.map((l) => l.rot))).toEqual(new Set([-30]));
+    // a label moved off its point's line has a leader from the point
+    const leaders = [...svg.matchAll(/<line class="leader" x1="([\d.]+)" y1="([\d.]+)"/g)];
+    expect(leaders.length).toBeGreaterThan(0);
+    const keeps = markers(svg).circles.filter((c) => c.cls === "keep");
+    for (const [, x, y] of leaders) expect(Math.min(...keeps.map((k) => Math.hypot(k.cx - Number(x), k.cy - Number(y))))).toBeLessThanOrEqual(7);
+  });
+
+  it("draws discards visibly (r 4, mid grey, 3:1 on white) yet lighter than keeps", () => {
+    const { circles } = markers(svg);
+    const discard = /<circle class="pt discard" [^>]*>/.exec(svg)![0];
+    const keep = /<circle class="pt keep" [^>]*>/.exec(svg)![0];
+    expect(discard).toContain(`fill="${DISCARD_FILL}" fill-opacity="${DISCARD_OPACITY}"`);
+    expect(discard).not.toContain("stroke");
+    for (const c of circles.filter((c) => c.cls === "discard")) expect(c.r).toBe(4);
+    for (const c of circles.filter((c) => c.cls === "keep")) expect(c.r).toBe(5);
+    expect(keep).toMatch(/fill="#2ecc71" stroke="#000"/); // opaque, outlined, on top
+    expect(contrastOnWhite(DISCARD_FILL, DISCARD_OPACITY)).toBeGreaterThanOrEqual(3); // WCAG 1.4.11, graphics
+    expect(contrastOnWhite("#bbbbbb", 0.8)).toBeLessThan(1.7); // what it was: too faint
+    expect(svg.indexOf('<g class="discards">')).toBeLessThan(svg.indexOf('<g class="keeps">'));
+    expect(svg).toMatch(new RegExp(`<circle cx="[\\d.]+" cy="[\\d.]+" r="4" fill="${DISCARD_FILL}" fill-opacity="${DISCARD_OPACITY}"/>\\s*<text [^>]*>discarded \\(102\\)<`));
   });
 });
 
