@@ -21,16 +21,63 @@ export interface SourceReport {
 // One request per source: a header line {"name", "size"} and `size` bytes; one JSON line back.
 // The same program serves a single request (`-c` with the source on stdin and no header) so
 // the one-shot fallback and the long-lived checker cannot drift apart.
+//
+// Python fills in an error's line (SyntaxError.text) by reading the file of the name it compiled
+// under, from disk: the file before the edit, not the source being checked. So it compiles under
+// a name no file has (Python's own messages do not carry the name) and takes the line from the
+// source itself: the compile stage's errors ('return' outside function) come with no line at all.
 const INSPECT_PY = String.raw`
-import ast, sys, json
+import ast, os, sys, json
+
+def unread_name(name):
+    n = "<%s>" % name
+    while os.path.lexists(n):
+        n = "<%s>" % n
+    return n
+
+def source_line(src, lineno):
+    if not lineno or lineno < 1:
+        return None
+    try:
+        if isinstance(src, bytes):
+            import importlib.util
+            src = importlib.util.decode_source(src)
+        else:
+            src = src.replace("\r\n", "\n").replace("\r", "\n")
+        lines = src.split("\n")
+        return lines[lineno - 1] if lineno <= len(lines) else None
+    except Exception:
+        return None
+
+def indentation(line):
+    ws = line[: len(line) - len(line.lstrip(" \t\f"))]
+    if not ws:
+        return "not indented"
+    spaces, tabs = ws.count(" "), ws.count("\t")
+    parts = ["%d space%s" % (spaces, "" if spaces == 1 else "s")] if spaces else []
+    if tabs:
+        parts.append("%d tab%s" % (tabs, "" if tabs == 1 else "s"))
+    return "indented by " + " and ".join(parts)
+
+def syntax_error(e, src):
+    text = source_line(src, e.lineno)
+    if text is None:
+        text = e.text or ""
+    text = text.rstrip("\r\n\t\f\v ")
+    msg = str(e.msg)
+    if isinstance(e, IndentationError) and e.lineno:
+        # The indentation is the error; a one-line quote of the line may not show it.
+        msg = "%s (the line is %s)" % (msg, indentation(text))
+    return {"message": "%s: %s" % (type(e).__name__, msg), "line": e.lineno, "col": e.offset, "text": text[:200]}
 
 def inspect(src, name):
     out = {"error": None, "imports": [], "computed": 0}
+    compiled_as = unread_name(name)
     try:
-        tree = compile(src, name, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-        compile(tree, name, "exec", dont_inherit=True)
+        tree = compile(src, compiled_as, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        compile(tree, compiled_as, "exec", dont_inherit=True)
     except SyntaxError as e:
-        out["error"] = {"message": "%s: %s" % (type(e).__name__, e.msg), "line": e.lineno, "col": e.offset, "text": (e.text or "").rstrip()[:200]}
+        out["error"] = syntax_error(e, src)
         tree = None
     except (ValueError, UnicodeDecodeError, RecursionError, MemoryError, OverflowError) as e:
         # NUL bytes, undecodable bytes, nesting too deep for the compiler: Python cannot run it either.

@@ -1,5 +1,8 @@
 import type { ChildProcess } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { inspectSource, SourceChecker, scanImports } from "../../src/guards/source.js";
 import { pipedChildUsable } from "../../src/process-tree.js";
 import { until } from "../helpers/procs.js";
@@ -110,6 +113,44 @@ describe("inspectSource (python3's own parser)", () => {
     expect(r.syntaxError).toBeNull();
     expect(r.imports).toEqual(TYPICAL_IMPORTS);
     expect(r.computedImports).toBe(2);
+  });
+});
+
+/**
+ * Python fills in a SyntaxError's line by reading the file of the name it compiled under from
+ * disk: the file before the edit. The report must quote the checked source (the edit), never the
+ * file there, for every kind of error and for both the one-shot and the long-lived checker.
+ */
+describe("the error quotes the checked source, not the file of that name on disk", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "arsrc-"));
+  const onDisk = path.join(dir, "train.py");
+  const OLD = 'x = 1\ny = 2          # the old line 2\nz = 3\ndef f():\n    return 4\n';
+  fs.writeFileSync(onDisk, OLD);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const cases: [string, string | Buffer, { message: RegExp; line: number; text: string }][] = [
+    ["a parse error", "x = 1\ny = (2,\nz = 3\n", { message: /^SyntaxError: '\(' was never closed$/, line: 2, text: "y = (2," }],
+    ["a compile-stage error (Python quotes no line at all without the file)", "x = 1\nreturn x\n", { message: /^SyntaxError: 'return' outside function$/, line: 2, text: "return x" }],
+    ["an unexpected indent, the line shown with its indentation", "x = 1\n      y = 2\n", { message: /^IndentationError: unexpected indent \(the line is indented by 6 spaces\)$/, line: 2, text: "      y = 2" }],
+    ["a dedent to no known level", "def f():\n    x = 1\n  y = 2\n", { message: /^IndentationError: unindent does not match any outer indentation level \(the line is indented by 2 spaces\)$/, line: 3, text: "  y = 2" }],
+    ["tabs mixed with spaces", "if x:\n\ty = 1\n        z = 2\n", { message: /^TabError: .*\(the line is indented by 8 spaces\)$/, line: 3, text: "        z = 2" }],
+    ["CRLF line breaks", "x = 1\r\ny = (\r\n", { message: /never closed/, line: 2, text: "y = (" }],
+    ["a byte order mark and non-ASCII text", Buffer.from("\ufeffs = 'é'\nt = 'ü' +\n"), { message: /^SyntaxError: invalid syntax$/, line: 2, text: "t = 'ü' +" }],
+    ["a latin-1 coding declaration", Buffer.from("# coding: latin-1\nx = 1\ns = '\xe9' +\n", "latin1"), { message: /^SyntaxError: /, line: 3, text: "s = 'é' +" }],
+  ];
+
+  it.each(cases)("%s: one-shot and long-lived checker agree and quote the edit", async (_case, src, want) => {
+    const checker = new SourceChecker(PY);
+    try {
+      for (const r of [await inspectSource(src, onDisk, PY), await checker.inspect(src, onDisk)]) {
+        expect(r.checkedByPython).toBe(true);
+        expect(r.syntaxError).toMatchObject({ line: want.line, text: want.text });
+        expect(r.syntaxError!.message).toMatch(want.message);
+      }
+    } finally {
+      checker.close();
+    }
+    expect(fs.readFileSync(onDisk, "utf8")).toBe(OLD);
   });
 });
 

@@ -1,13 +1,33 @@
 import fs from "node:fs";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
-import { call, ok, refused, text } from "../helpers/client.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { call, CLI, ok, refused, text } from "../helpers/client.js";
 import { session, useSessions } from "../helpers/session.js";
-import { porcelain, read } from "../helpers/workspace.js";
+import { makeWorkspace, porcelain, read } from "../helpers/workspace.js";
 
 useSessions();
 
 const bytes = (ws: string) => fs.readFileSync(path.join(ws, "train.py"));
+
+/**
+ * A session whose server runs in the workspace, as a user's client starts it in the project:
+ * there a train.py on disk sits right under the name the syntax check compiles with.
+ */
+const inWorkspace: Client[] = [];
+afterEach(async () => {
+  for (const c of inWorkspace.splice(0)) await c.close().catch(() => undefined);
+});
+async function sessionInWorkspace() {
+  const ws = makeWorkspace();
+  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, "serve", "--workspace", ws], cwd: ws, stderr: "pipe", env: process.env as Record<string, string> });
+  const c = new Client({ name: "test", version: "0.0.0" });
+  await c.connect(transport);
+  inWorkspace.push(c);
+  await ok(c, "start_session", { tag: "t" });
+  return { ws, c };
+}
 
 describe("apply_patch", () => {
   it("replaces a unique exact match and returns the diff and the new hash", async () => {
@@ -35,6 +55,28 @@ describe("apply_patch", () => {
     expect(msg).toMatch(/^\d+: LR = 0\.04/m);
     expect(msg).toMatch(/Next: Call read_train/);
     expect(bytes(ws).equals(before)).toBe(true);
+  });
+
+  it("an IndentationError the edit still has names the line and quotes it as edited, not the file's line there", async () => {
+    const { ws, c } = await sessionInWorkspace();
+    const before = bytes(ws);
+    expect(read(ws, "train.py").split("\n")[14]).toBe("    for step in range(steps):");
+    const msg = await refused(c, "apply_patch", { edits: [{ old: "    steps = 5\n", new: "    steps = 5\n      warmup = 1\n" }] });
+    expect(msg).toMatch(/^Refused: IndentationError: unexpected indent \(the line is indented by 6 spaces\) at line 15(:\d+)?: warmup = 1\. train\.py was left unchanged/);
+    expect(msg).not.toContain("for step in range");
+    expect(bytes(ws).equals(before)).toBe(true);
+    expect(porcelain(ws)).toBe("");
+  });
+
+  it("a SyntaxError quotes the new, broken line at that number, not the line of the file on disk", async () => {
+    const { ws, c } = await sessionInWorkspace();
+    const before = bytes(ws);
+    expect(read(ws, "train.py").split("\n")[8]).toMatch(/^SLEEP = 0\.0/);
+    const msg = await refused(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "BETA = 1\nLR = (0.04" }] });
+    expect(msg).toMatch(/^Refused: SyntaxError: '\(' was never closed at line 9:\d+: LR = \(0\.04 {10}# lower val_bpb/);
+    expect(msg).not.toContain("SLEEP");
+    expect(bytes(ws).equals(before)).toBe(true);
+    expect(porcelain(ws)).toBe("");
   });
 
   it("refuses an old text that matches twice", async () => {
