@@ -142,22 +142,152 @@ function reindent(newT: string, oldFirst: string, fileFirst: string, eol: string
   return out.join(eol);
 }
 
-function similarity(a: string, b: string): number {
-  const A = new Set(a.split(/[^A-Za-z0-9_]+/).filter(Boolean));
-  const B = new Set(b.split(/[^A-Za-z0-9_]+/).filter(Boolean));
-  if (A.size === 0 || B.size === 0) return 0;
-  let common = 0;
-  for (const t of A) if (B.has(t)) common++;
-  return (2 * common) / (A.size + B.size);
+/** Python's keywords (and the constants): shared by unrelated lines, so they are no evidence of the same line. */
+const KEYWORDS = new Set(
+  "False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield".split(" "),
+);
+/** Identifiers and attribute names; not the letters inside a number such as 1e-6 or 0x1f. */
+const IDENT = /(?<![\p{L}\p{N}_])[\p{L}_][\p{L}\p{N}_]*/gu;
+const identifiers = (s: string) => [...new Set(s.match(IDENT) ?? [])].filter((w) => !KEYWORDS.has(w));
+
+/** The line without a trailing comment (a `#` outside a string literal on that line). */
+function codePart(line: string): string {
+  let quote = "";
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quote) {
+      if (c === "\\") i++;
+      else if (c === quote) quote = "";
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === "#") return line.slice(0, i).trimEnd();
+  }
+  return line;
 }
 
-/** The lines of `text` most like the first non-empty line of `old`, numbered, for "did you mean". */
+/** Levenshtein distance (insert, delete, substitute: 1 each), by UTF-16 unit. */
+function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a.length < b.length) [a, b] = [b, a];
+  if (b.length === 0) return a.length;
+  let prev = new Uint32Array(b.length + 1);
+  let cur = new Uint32Array(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    cur[0] = i;
+    const ca = a.charCodeAt(i - 1);
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca === b.charCodeAt(j - 1) ? 0 : 1));
+    [prev, cur] = [cur, prev];
+  }
+  return prev[b.length];
+}
+
+/** 1 for equal strings, 0 for nothing in common: one minus the edit distance over the longer length. */
+const charRatio = (a: string, b: string) => (a.length || b.length ? 1 - editDistance(a, b) / Math.max(a.length, b.length) : 1);
+/** The best `charRatio` the pair could have, from the lengths alone (the distance is at least their difference). */
+const ratioBound = (a: string, b: string) => (a.length || b.length ? 1 - Math.abs(a.length - b.length) / Math.max(a.length, b.length) : 1);
+
+/** Characters of a line compared for "did you mean": enough for any real line, bounded for a pathological one. */
+const COMPARED = 200;
+/** Share of the identifiers in a line's score: the same name with another value is the nearest miss. */
+const IDENT_WEIGHT = 0.55;
+/** Below this a line is not offered at all. */
+const MIN_SCORE = 0.35;
+
+/**
+ * How alike two sets of identifiers are, 0 to 1: each name counts with its best match on the
+ * other side (1 when the same, 0.9 of its character ratio ignoring case when nearly the same, as a
+ * typo is; nothing under 0.6), over both sides' names (a line with many other names is less alike).
+ */
+function identSimilarity(probe: string[], line: string[], ratio: (a: string, b: string) => number): number {
+  if (probe.length === 0 || line.length === 0) return 0;
+  const best = (w: string, other: string[]) => {
+    let b = 0;
+    for (const o of other) {
+      const r = w === o ? 1 : ratio(w, o);
+      if (r > b) b = r;
+      if (b === 1) break;
+    }
+    return b >= 0.6 ? b : 0;
+  };
+  let sum = 0;
+  for (const w of probe) sum += best(w, line);
+  for (const w of line) sum += best(w, probe);
+  return sum / (probe.length + line.length);
+}
+
+interface Candidate {
+  whole: string;
+  code: string;
+  /** the score without the characters: identifiers and containment */
+  fixed: number;
+  /** the most the score can be */
+  bound: number;
+  exact?: number;
+}
+
+/**
+ * The lines of `text` most like the first non-empty line of `old`, numbered, for "did you mean".
+ * A line is scored as a whole, indentation and runs of blanks aside: its identifiers (the same
+ * name with another value ranks first) and the edit distance of its characters, with and without
+ * its trailing comment (so `MATRIX_LR = 0.40` finds `MATRIX_LR = 0.04  # ...`); a line that
+ * contains the probe outright ranks above all. Ties go to the earlier line.
+ */
 export function closestLines(text: string, old: string, count = 3): string[] {
-  const probe = old.split(/\r?\n/).find((l) => l.trim()) ?? old;
+  const probeLine = old.split(/\r?\n/).find((l) => l.trim()) ?? old;
+  const probe = cutAt(norm(probeLine), COMPARED);
+  if (!probe) return [];
+  // Characters are compared ignoring case (a case slip is a typo); the identifiers keep it.
+  const lowProbe = probe.toLowerCase();
+  const probeCode = norm(codePart(probe));
+  // A probe that is all comment is compared by the words of whole lines.
+  const byComment = probeCode === "";
+  const probeIds = identifiers(byComment ? probe : probeCode);
+  const ratios = new Map<string, number>();
+  const identRatio = (a: string, b: string) => {
+    const key = a < b ? `${a}\0${b}` : `${b}\0${a}`;
+    let r = ratios.get(key);
+    if (r === undefined) ratios.set(key, (r = 0.9 * charRatio(a.toLowerCase(), b.toLowerCase())));
+    return r;
+  };
+  const charWeight = probeIds.length ? 1 - IDENT_WEIGHT : 1;
   const lines = text.split(/\r?\n/);
-  const scored = lines
-    .map((l, i) => ({ i, s: similarity(l, probe) + (probe.trim() && l.includes(probe.trim()) ? 1 : 0) }))
-    .filter((x) => x.s > 0.2)
+  // One score per distinct line (a file of many equal lines costs one comparison); the edit
+  // distance, the costly part, is computed only while a line's bound can still reach the top.
+  const distinct = new Map<string, Candidate>();
+  const at: Candidate[] = [];
+  for (const raw of lines) {
+    const whole = cutAt(norm(raw), COMPARED);
+    let c = distinct.get(whole);
+    if (!c) {
+      const code = norm(codePart(whole));
+      const ids = identSimilarity(probeIds, identifiers(byComment ? whole : code), identRatio);
+      const contains = norm(raw).includes(probe) ? 1 : 0;
+      const fixed = (probeIds.length ? IDENT_WEIGHT * ids : 0) + contains;
+      // A blank line is never offered.
+      const lowWhole = whole.toLowerCase();
+      const lowCode = code.toLowerCase();
+      const bound = whole === "" ? 0 : fixed + charWeight * Math.max(ratioBound(lowProbe, lowWhole), ratioBound(lowProbe, lowCode));
+      c = { whole: lowWhole, code: lowCode, fixed, bound };
+      distinct.set(whole, c);
+    }
+    at.push(c);
+  }
+  const exact = (c: Candidate) => (c.exact ??= c.fixed + charWeight * Math.max(charRatio(lowProbe, c.whole), charRatio(lowProbe, c.code)));
+  const order = [...distinct.values()].sort((a, b) => b.bound - a.bound);
+  const top: number[] = [];
+  for (const c of order) {
+    const floor = top.length >= count ? top[count - 1] : MIN_SCORE;
+    if (c.bound < floor) break;
+    const s = exact(c);
+    if (s >= MIN_SCORE) {
+      top.push(s);
+      top.sort((a, b) => b - a);
+      if (top.length > count) top.length = count;
+    }
+  }
+  const scored = at
+    .map((c, i) => ({ i, s: c.exact ?? -1 }))
+    .filter((x) => x.s >= MIN_SCORE)
     .sort((a, b) => b.s - a.s || a.i - b.i)
     .slice(0, count);
   return scored.map(({ i }) => `${i + 1}: ${cutAt(lines[i], 160)}`);

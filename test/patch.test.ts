@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { applyEdits, closestLines, contentHash, PatchError, unifiedDiff, usesCrlf, type Edit } from "../src/patch.js";
 
@@ -275,6 +276,60 @@ describe("closestLines", () => {
   });
   it("returns nothing when nothing is similar", () => {
     expect(closestLines(TRAIN, "zzz_qqq")).toEqual([]);
+  });
+
+  // A near miss of one real line of bench/fixtures/train.py (karpathy-like): that line comes first.
+  const BENCH = fs.readFileSync(new URL("../bench/fixtures/train.py", import.meta.url), "utf8");
+  const BENCH_LINES = BENCH.split("\n");
+  const numbered = (start: string) => {
+    const i = BENCH_LINES.findIndex((l) => l.startsWith(start));
+    expect(i, start).toBeGreaterThanOrEqual(0);
+    return `${i + 1}: ${BENCH_LINES[i]}`;
+  };
+  it.each([
+    ["two digits swapped (the reported case)", "MATRIX_LR = 0.40", "MATRIX_LR = 0.04 "],
+    ["spacing around =", "MATRIX_LR=0.04", "MATRIX_LR = 0.04 "],
+    ["case of the name", "matrix_lr = 0.04", "MATRIX_LR = 0.04 "],
+    ["a typo in the name", "MATRIX_LRR = 0.04", "MATRIX_LR = 0.04 "],
+    ["the comment half remembered", "MATRIX_LR  =  0.04 # lr for matrices", "MATRIX_LR = 0.04 "],
+    ["a changed number", "DEPTH = 9", "DEPTH = 8 "],
+    ["a changed number, a near name next to it (WARMDOWN_RATIO)", "WARMUP_RATIO = 0.1", "WARMUP_RATIO = 0.0 "],
+    ["a digit dropped", "SCALAR_LR = 0.05", "SCALAR_LR = 0.5 "],
+    ["a changed tuple", "ADAM_BETAS = (0.8, 0.99)", "ADAM_BETAS = (0.8, 0.95)"],
+    ["a halved batch size", "DEVICE_BATCH_SIZE = 64", "DEVICE_BATCH_SIZE = 128 "],
+    ["a typo in an indented line", "        for micro_step in range(grad_acum_steps):", "        for micro_step in range(grad_accum_steps):"],
+    ["wrong indentation and a typo", "loss = loss / grad_acum_steps", "            loss = loss / grad_accum_steps"],
+    ["a fragment of a call's arguments", "adam_betas=ADAM_BETAS, matrix_lr=MATRIX_LR", "        adam_betas=ADAM_BETAS, matrix_lr=MATRIX_LR,"],
+  ])("%s: %j → that line first", (_case, probe, line) => {
+    expect(closestLines(BENCH, probe)[0]).toBe(numbered(line));
+  });
+
+  it("MATRIX_LR = 0.40 no longer suggests lines that merely share the number 0 (attn_flops = 0, ...)", () => {
+    const got = closestLines(BENCH, "MATRIX_LR = 0.40");
+    expect(got[0]).toBe(numbered("MATRIX_LR = 0.04 "));
+    for (const l of got) expect(l).toMatch(/LR/);
+  });
+
+  it("the same name with another value beats another name with the same value", () => {
+    expect(closestLines("LA = 0.04\nLR = 0.5\n", "LR = 0.04")[0]).toBe("2: LR = 0.5");
+  });
+
+  it("a line containing old outright comes first; ties go to the earlier line", () => {
+    expect(closestLines("x = norm(x)  \ny = norm(x)\nx = norm(x)\n", "x = norm(x); z")).toEqual(["1: x = norm(x)  ", "3: x = norm(x)", "2: y = norm(x)"]);
+    expect(closestLines("y = f(a)\nz = f(a, b)\n", "f(a, b")[0]).toBe("2: z = f(a, b)");
+  });
+
+  it("keywords are no evidence: 'return x' does not suggest every return", () => {
+    expect(closestLines("    return loss\n    return window_sizes\n", "return mystery_value")).toEqual([]);
+  });
+
+  // No timing asserted (noisy machines): without the length bound and one score per distinct
+  // line this is minutes of edit distances, not a fraction of a second.
+  it("a big file of long distinct lines and one of equal lines stay cheap", { timeout: 60_000 }, () => {
+    const big = Array.from({ length: 30_000 }, (_, i) => `value_${i} = compute(${"abcdefgh".repeat(20)}, ${i * 7919})`).join("\n");
+    expect(closestLines(big, "value_12345 = compute(x)")).toHaveLength(3);
+    const same = "x = 1\n".repeat(900_000) + "TARGET = 0\n";
+    expect(closestLines(same, "TARGET = 1")[0]).toBe("900001: TARGET = 0");
   });
 });
 

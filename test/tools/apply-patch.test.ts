@@ -10,6 +10,7 @@ import { makeWorkspace, porcelain, read } from "../helpers/workspace.js";
 useSessions();
 
 const bytes = (ws: string) => fs.readFileSync(path.join(ws, "train.py"));
+const BENCH_TRAIN = fs.readFileSync(new URL("../../bench/fixtures/train.py", import.meta.url), "utf8");
 
 /**
  * A session whose server runs in the workspace, as a user's client starts it in the project:
@@ -54,6 +55,16 @@ describe("apply_patch", () => {
     expect(msg).toMatch(/^Refused: Patch not applied \(train\.py unchanged\): "old" was not found in the file\. Did you mean/);
     expect(msg).toMatch(/^\d+: LR = 0\.04/m);
     expect(msg).toMatch(/Next: Call read_train/);
+    expect(bytes(ws).equals(before)).toBe(true);
+  });
+
+  it("'did you mean' on karpathy's train.py: MATRIX_LR = 0.40 (for 0.04) points at the MATRIX_LR line first", async () => {
+    const { ws, c } = await session({ train: BENCH_TRAIN });
+    const before = bytes(ws);
+    const msg = await refused(c, "apply_patch", { edits: [{ old: "MATRIX_LR = 0.40", new: "MATRIX_LR = 0.05" }] });
+    const line = BENCH_TRAIN.split("\n").findIndex((l) => l.startsWith("MATRIX_LR = 0.04")) + 1;
+    expect(msg).toContain(`Did you mean (line: text):\n${line}: MATRIX_LR = 0.04 `);
+    expect(msg).not.toMatch(/attn_flops|smooth_train_loss|total_training_time/);
     expect(bytes(ws).equals(before)).toBe(true);
   });
 
