@@ -116,30 +116,84 @@ function significantLines(s: string): string[] {
 }
 
 /**
- * The replacement for a whitespace-tolerant match. When `old` was given with a different
- * indentation than the file has (a model that dropped or added a level), `new` is shifted by the
- * same amount, so the replaced lines keep the file's indentation instead of silently moving code
- * into or out of a block.
+ * The replacement for a whitespace-tolerant match, re-indented into the file. A model often sends
+ * `old` at another indentation than the file has (a level dropped or added, spaces for the file's
+ * tabs, the first line's indentation left out when copying from its first character) and `new` at
+ * the same indentation as its `old`. The matched lines say what each indentation the model used
+ * stands for in the file: each line of `new` at one of those indentations gets the file's, and a
+ * line deeper (or shallower) than one of them keeps its offset from it, so `new`'s own structure
+ * (a line moved into a block, out of one) survives the shift. Where `old` gives one indentation
+ * two meanings, the first line's wins; an indentation unrelated to all of them is left as given.
  */
-function reindent(newT: string, oldFirst: string, fileFirst: string, eol: string): string {
+function reindent(newT: string, oldLines: string[], fileLines: string[], eol: string): string {
   const body = newT.replace(/^(\r?\n)+|(\r?\n)+$/g, "");
-  const o = leadingWs(oldFirst);
-  const f = leadingWs(fileFirst);
-  if (o === f) return body;
-  const lines = body.split(/\r?\n/);
-  let out: string[];
-  if (f.startsWith(o)) {
-    const add = f.slice(o.length);
-    out = lines.map((l) => (isBlank(l) ? l : add + l));
-  } else if (o.startsWith(f)) {
-    const cut = o.slice(f.length);
-    // Only when every non-blank line of `new` carries the extra indentation; otherwise leave it.
-    if (!lines.every((l) => isBlank(l) || l.startsWith(cut))) return body;
-    out = lines.map((l) => (l.startsWith(cut) ? l.slice(cut.length) : l));
-  } else {
-    return body; // tabs against spaces: no safe shift
+  const meaning = new Map<string, string>();
+  oldLines.forEach((l, i) => {
+    const o = leadingWs(l);
+    if (!isBlank(l) && !meaning.has(o)) meaning.set(o, leadingWs(fileLines[i]));
+  });
+  if ([...meaning].every(([o, f]) => o === f)) return body;
+  if (writtenForTheFile(body, oldLines, fileLines, meaning)) return body;
+  const unit = indentUnits(meaning);
+  const known = [...meaning.keys()].sort((a, b) => b.length - a.length); // deepest first
+  const place = (ind: string): string => {
+    const same = meaning.get(ind);
+    if (same !== undefined) return same;
+    // Deeper than an indentation of `old`: the file's for that one, plus the extra in the file's unit.
+    const under = known.find((k) => ind.startsWith(k));
+    if (under !== undefined) return meaning.get(under)! + unit(ind.slice(under.length));
+    // Shallower than one: the file's for it, less the difference, when the file's ends with it.
+    const over = [...known].reverse().find((k) => k.startsWith(ind));
+    if (over !== undefined) {
+      const less = unit(over.slice(ind.length));
+      const f = meaning.get(over)!;
+      if (f.endsWith(less)) return f.slice(0, f.length - less.length);
+    }
+    return ind;
+  };
+  return body
+    .split(/\r?\n/)
+    .map((l) => {
+      if (isBlank(l)) return l;
+      const ind = leadingWs(l);
+      return place(ind) + l.slice(ind.length);
+    })
+    .join(eol);
+}
+
+/**
+ * Whether `new` was written at the file's indentation although `old` was not (a model that read
+ * the file again for `new`): then it goes in as given. Its first line tells when `old`'s first
+ * line was off (at `old`'s indentation: shift it; at the file's: leave it); when that one was
+ * right, `new` is the file's when all its indentations are the file's and one is not `old`'s.
+ */
+function writtenForTheFile(body: string, oldLines: string[], fileLines: string[], meaning: Map<string, string>): boolean {
+  const first = oldLines.findIndex((l) => !isBlank(l));
+  const o1 = leadingWs(oldLines[first]);
+  const f1 = leadingWs(fileLines[first]);
+  const used = body.split(/\r?\n/).filter((l) => !isBlank(l)).map(leadingWs);
+  if (used.length === 0) return true;
+  if (o1 !== f1) return used[0] === f1;
+  const fileSide = new Set(meaning.values());
+  return used.every((i) => fileSide.has(i)) && used.some((i) => !meaning.has(i));
+}
+
+/**
+ * Extra indentation written the file's way: when `old` used spaces where the file has tabs (or the
+ * other way round), as many spaces as stood for one tab become a tab, and a tab that many spaces.
+ */
+function indentUnits(meaning: Map<string, string>): (extra: string) => string {
+  for (const [o, f] of meaning) {
+    if (/^ +$/.test(o) && /^\t+$/.test(f) && o.length % f.length === 0) {
+      const per = " ".repeat(o.length / f.length);
+      return (x) => (/^ +$/.test(x) && x.length % per.length === 0 ? "\t".repeat(x.length / per.length) : x);
+    }
+    if (/^\t+$/.test(o) && /^ +$/.test(f) && f.length % o.length === 0) {
+      const per = " ".repeat(f.length / o.length);
+      return (x) => (/^\t+$/.test(x) ? per.repeat(x.length) : x);
+    }
   }
-  return out.join(eol);
+  return (x) => x;
 }
 
 /** Python's keywords (and the constants): shared by unrelated lines, so they are no evidence of the same line. */
@@ -335,8 +389,8 @@ export function applyEdits(original: string, edits: Edit[]): AppliedPatch {
     const tol = tolerantMatches(text, oldLines);
     if (tol.length === 1) {
       const [start, end] = tol[0];
-      const fileFirst = text.slice(start, text.indexOf("\n", start) < 0 ? text.length : text.indexOf("\n", start));
-      text = text.slice(0, start) + reindent(newT, oldLines[0], fileFirst, eol) + text.slice(end);
+      const fileLines = text.slice(start, end).split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+      text = text.slice(0, start) + reindent(newT, oldLines, fileLines, eol) + text.slice(end);
       matches.push("whitespace");
       return;
     }

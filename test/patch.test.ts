@@ -202,10 +202,80 @@ describe("applyEdits: whitespace-tolerant fallback (whole lines)", () => {
     expect(r.text).toBe("\ufeffimport sys\nx = 2\n");
   });
 
-  it("tabs against spaces: indentation that is not a prefix of the other is left as given", () => {
+  it("tabs against spaces: new takes the file's tabs, so the block does not mix them (a TabError)", () => {
+    const text = "def f():\n\tx = 1 \n\ty = 2\n";
+    const r = applyEdits(text, [{ old: "    x = 1", new: "    x = 2\n    if x:\n        x = 3" }]);
+    expect(r.text).toBe("def f():\n\tx = 2\n\tif x:\n\t\tx = 3\n\ty = 2\n");
+  });
+
+  it("an indentation unrelated to the file's stays as given", () => {
     const text = "def f():\n\tx = 1 \n";
-    const r = applyEdits(text, [{ old: "    x = 1", new: "    x = 2" }]);
-    expect(r.text).toBe("def f():\n    x = 2\n");
+    const r = applyEdits(text, [{ old: "    x = 1", new: "  \tx = 2" }]);
+    expect(r.text).toBe("def f():\n  \tx = 2\n");
+  });
+});
+
+/**
+ * A model sends `old` at another indentation than the file has, and `new` at the same indentation
+ * as its `old`: `new` is moved by the offset the match needed, per indentation level of `old`, its
+ * own structure (a line into a block, out of one) kept. Real blocks of bench/fixtures/train.py.
+ */
+describe("applyEdits: a re-indented block (new moved as old had to be)", () => {
+  const BENCH = fs.readFileSync(new URL("../bench/fixtures/train.py", import.meta.url), "utf8");
+  const dedent = (block: string, by: number) => block.replace(new RegExp(`^ {${by}}`, "gm"), "");
+  const indent = (block: string, by: string) => block.replace(/^(?=.)/gm, by);
+  const WINDOWS = [
+    "        window_sizes = []",
+    "        for layer_idx in range(config.n_layer):",
+    "            char = pattern[layer_idx % len(pattern)]",
+    "            window_sizes.append(char_to_window[char])",
+    "        window_sizes[-1] = (long_window, 0)",
+  ].join("\n");
+  const WINDOWS_NEW = [
+    "        window_sizes = []",
+    "        for layer_idx in range(config.n_layer):",
+    "            char = pattern[layer_idx % len(pattern)]",
+    "            if layer_idx == 0:",
+    "                char = \"L\"",
+    "            window_sizes.append(char_to_window[char])",
+    "        window_sizes[-1] = (long_window, 0)",
+    "        assert window_sizes",
+  ].join("\n");
+
+  it("the fixture has the block (at 8 spaces, inside a method)", () => {
+    expect(BENCH).toContain(WINDOWS + "\n");
+  });
+
+  it.each([
+    ["old and new dedented to the top level (a level dropped, twice)", dedent(WINDOWS, 8), dedent(WINDOWS_NEW, 8)],
+    ["old and new dedented one level", dedent(WINDOWS, 4), dedent(WINDOWS_NEW, 4)],
+    ["old and new one level too deep", indent(WINDOWS, "    "), indent(WINDOWS_NEW, "    ")],
+    ["old and new with tabs for the file's 4 spaces", WINDOWS.replace(/^( {4})+/gm, (m) => "\t".repeat(m.length / 4)), WINDOWS_NEW.replace(/^( {4})+/gm, (m) => "\t".repeat(m.length / 4))],
+    [
+      "the first line's indentation left out when copying (and a trailing blank): the rest as in the file",
+      WINDOWS.replace(/^ {8}/, "").replace("range(config.n_layer):", "range(config.n_layer):  "),
+      WINDOWS_NEW.replace(/^ {8}/, ""),
+    ],
+    ["old dedented, new already at the file's indentation: new goes in as given", dedent(WINDOWS, 8), WINDOWS_NEW],
+  ])("%s", (_case, old, neu) => {
+    const r = applyEdits(BENCH, [{ old, new: neu }]);
+    expect(r.matches).toEqual(["whitespace"]);
+    expect(r.text).toBe(BENCH.replace(WINDOWS, WINDOWS_NEW));
+  });
+
+  it("a line of new moved out of old's block keeps that move (relative indentation, not one flat shift)", () => {
+    const old = ["for micro_step in range(grad_accum_steps):", "    with autocast_ctx:"].join("\n");
+    const neu = ["for micro_step in range(grad_accum_steps):", "    with autocast_ctx:", "        pass", "torch.cuda.synchronize()"].join("\n");
+    const r = applyEdits(BENCH, [{ old, new: neu }]);
+    const file = ["        for micro_step in range(grad_accum_steps):", "            with autocast_ctx:"].join("\n");
+    expect(BENCH).toContain(file + "\n");
+    expect(r.text).toBe(BENCH.replace(file, [file, "                pass", "        torch.cuda.synchronize()"].join("\n")));
+  });
+
+  it("old too deep, new dedenting a line below old's first: shifted back by the same amount", () => {
+    const text = "def f():\n    x = 1\n    return x\n";
+    const r = applyEdits(text, [{ old: "        x = 1\n        return x", new: "        x = 2\n        return x\n    \n    y = 3" }]);
+    expect(r.text).toBe("def f():\n    x = 2\n    return x\n    \ny = 3\n");
   });
 });
 

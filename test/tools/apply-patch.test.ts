@@ -68,6 +68,27 @@ describe("apply_patch", () => {
     expect(bytes(ws).equals(before)).toBe(true);
   });
 
+  it("a block sent re-indented (first line's indentation left out, a trailing blank) goes in at the file's indentation, and runs", async () => {
+    const { ws, c } = await session({ baseline: true });
+    const old = 'if CRASH:  \n        raise RuntimeError("boom: fixture crash")\n    return BASE_LOSS + abs(LR - 0.05) * 10';
+    const neu = 'if CRASH:\n        raise RuntimeError("boom: fixture crash")\n    loss = BASE_LOSS + abs(LR - 0.05) * 10\n    if loss > 100:\n        loss = 100.0\n    return loss';
+    const r = await ok(c, "apply_patch", { edits: [{ old, new: neu }] });
+    expect(r).toMatchObject({ matches: ["whitespace"], syntaxChecked: true });
+    expect(read(ws, "train.py")).toContain(
+      '    if CRASH:\n        raise RuntimeError("boom: fixture crash")\n    loss = BASE_LOSS + abs(LR - 0.05) * 10\n    if loss > 100:\n        loss = 100.0\n    return loss\n\nval = train()\n',
+    );
+    await ok(c, "commit", { description: "cap the loss" });
+    expect(await ok(c, "run_training")).toMatchObject({ crashed: false, exitCode: 0 });
+  });
+
+  it("a block sent with spaces for the file's tabs goes in with tabs (no TabError)", async () => {
+    const tabbed = "def train():\n\tsteps = 5\n\tfor step in range(steps):\n\t\tpass\n\treturn 1.0\n\nprint(f'val_bpb:          {train():.6f}')\n";
+    const { ws, c } = await session({ train: tabbed });
+    const r = await ok(c, "apply_patch", { edits: [{ old: "    for step in range(steps):\n        pass", new: "    for step in range(steps):\n        if step:\n            pass" }] });
+    expect(r.matches).toEqual(["whitespace"]);
+    expect(read(ws, "train.py")).toBe(tabbed.replace("\t\tpass", "\t\tif step:\n\t\t\tpass"));
+  });
+
   it("an IndentationError the edit still has names the line and quotes it as edited, not the file's line there", async () => {
     const { ws, c } = await sessionInWorkspace();
     const before = bytes(ws);
