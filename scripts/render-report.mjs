@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Look at progress.svg the way a person would: writes the report of a workspace with the built CLI,
 // then screenshots progress.svg with headless Chromium (Debian: `apt-get install chromium`).
-// Given a results.tsv file instead (e.g. test/fixtures/results-karpathy-126.tsv), it reports on a
+// Given a results.tsv file instead (e.g. test/fixtures/results-126-standin.tsv), it reports on a
 // scratch workspace holding a copy of it. Not part of `npm test`.
 //
 //   node scripts/render-report.mjs WORKSPACE|RESULTS.tsv [OUT.png]   (default OUT: WORKSPACE/progress.png)

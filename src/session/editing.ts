@@ -250,7 +250,7 @@ export class SourceGuard {
     const report = await this.checker.inspect(source, name);
     if (ws.config.syntaxCheck && report.syntaxError) {
       const e = report.syntaxError;
-      refuse("syntax_error", `${e.message}${e.line ? ` at line ${e.line}${e.col ? `:${e.col}` : ""}` : ""}${e.text ? `: ${e.text.trim()}` : ""}. ${ws.config.editable} was left unchanged.`, "Fix the edit and apply it again.");
+      refuse("syntax_error", `${e.message}${e.line ? ` at line ${e.line}${e.col ? `:${e.col}` : ""}` : ""}${e.text ? `: ${e.text.trimEnd()}` : ""}. ${ws.config.editable} was left unchanged.`, "Fix the edit and apply it again.");
     }
     this.policy ??= await dependencyPolicy(ws.repo, info.base, ws.config.editable, ws.config.python);
     const policy = this.policy;

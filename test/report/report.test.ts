@@ -12,8 +12,8 @@ import { addWorktree, git, makeWorkspace, porcelain, read, removeWorkspaces, wri
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const karpathy = readResults(path.join(FIXTURES, "results-karpathy.tsv"));
-// 126 rows shaped like karpathy's exp/H100/mar8 night (see fixtures/results-karpathy-126.md: a stand-in)
-const karpathy126 = readResults(path.join(FIXTURES, "results-karpathy-126.tsv"));
+// 126 rows shaped like karpathy's exp/H100/mar8 night (see fixtures/results-126-standin.md: a stand-in)
+const karpathy126 = readResults(path.join(FIXTURES, "results-126-standin.tsv"));
 const handEdited = readResults(path.join(FIXTURES, "results-handedited.tsv"));
 const MIN = { metric: "val_bpb", goal: "min" as const };
 

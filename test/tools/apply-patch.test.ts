@@ -94,7 +94,7 @@ describe("apply_patch", () => {
     const before = bytes(ws);
     expect(read(ws, "train.py").split("\n")[14]).toBe("    for step in range(steps):");
     const msg = await refused(c, "apply_patch", { edits: [{ old: "    steps = 5\n", new: "    steps = 5\n      warmup = 1\n" }] });
-    expect(msg).toMatch(/^Refused: IndentationError: unexpected indent \(the line is indented by 6 spaces\) at line 15(:\d+)?: warmup = 1\. train\.py was left unchanged/);
+    expect(msg).toMatch(/^Refused: IndentationError: unexpected indent \(the line is indented by 6 spaces\) at line 15(:\d+)?: +warmup = 1\. train\.py was left unchanged/);
     expect(msg).not.toContain("for step in range");
     expect(bytes(ws).equals(before)).toBe(true);
     expect(porcelain(ws)).toBe("");
