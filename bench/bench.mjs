@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench` (full, writes bench/results.md) or `node bench/bench.mjs --quick` (tiny sizes,
-// writes bench/out/results-quick.md). Issue #7: the server against the shell loop, side by side.
+// writes bench/out/results-quick.md). Issue #7: the server against the shell loop, side by side;
+// figure 6: how fast the server answers initialize, against a bare node start.
 //
 //   --quick          every figure with tiny sizes (< 30 s)
 //   --only 1,3       run only these figures
@@ -14,7 +15,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import * as lib from "./lib.mjs";
 import { PY, ROOT, SERVER, WAIT_MS, cleanupAll, leftoverProcesses, now, sleep, waitUntil } from "./lib.mjs";
-import { figBytes, figCycle, figDuty, figKill, figScale, resolvePython, versions } from "./figures.mjs";
+import { figBytes, figCycle, figDuty, figKill, figScale, figStartup, resolvePython, versions } from "./figures.mjs";
 import { renderReport } from "./report.mjs";
 
 let args;
@@ -25,7 +26,7 @@ try {
   process.exit(2);
 }
 const quick = !!args.quick;
-const only = args.only?.split(",").map(Number) ?? [1, 2, 3, 4, 5];
+const only = args.only?.split(",").map(Number) ?? [1, 2, 3, 4, 5, 6];
 if (args.python) PY.cmd = args.python;
 if (args.cli) lib.useCli(args.cli);
 if (args["node-args"]) SERVER.nodeArgs = args["node-args"].split(/\s+/).filter(Boolean);
@@ -40,6 +41,7 @@ const CONFIG = quick
       kill: { runs: 2, limit: 1, grace: 0.2, naive: false },
       scale: { rowSizes: [10, 300], logSizes: [1 * MB, 16 * MB], reps: 2 },
       duty: { experiments: 2, budget: 0.5 },
+      startup: { starts: 5, warmup: 1 },
     }
   : {
       cycle: { cycles: 40, warmup: 3 },
@@ -48,6 +50,7 @@ const CONFIG = quick
       kill: { runs: 5, limit: 1, grace: 0.5, naive: true },
       scale: { rowSizes: [10, 10_000], logSizes: [1 * MB, 1024 * MB], reps: 5 },
       duty: { experiments: 20, budget: 5 },
+      startup: { starts: 20, warmup: 2 },
     };
 
 let interrupted = false;
@@ -76,6 +79,7 @@ async function main() {
     [3, "kill", "3. kill precision", () => figKill(CONFIG.kill)],
     [4, "scale", "4. scale", () => figScale(CONFIG.scale)],
     [5, "duty", "5. duty cycle", () => figDuty(CONFIG.duty)],
+    [6, "startup", "6. start-up", () => figStartup({ ...CONFIG.startup, nodeArgs: SERVER.nodeArgs })],
   ];
   for (const [n, key, title, run] of figures) {
     if (!only.includes(n)) continue;

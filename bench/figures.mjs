@@ -1,10 +1,12 @@
-// The five figures of issue #7. Each returns plain data; report.mjs turns it into markdown.
+// The figures of the bench: 1–5 of issue #7 (ours vs the shell loop) and 6, start-up. Each returns
+// plain data; report.mjs turns it into markdown.
 import fs from "node:fs";
 import path from "node:path";
 import { spawn, execFileSync } from "node:child_process";
 import {
   alive,
   callTool,
+  CLI,
   fillResults,
   karpathyTrain,
   makeWorkspace,
@@ -17,6 +19,7 @@ import {
   sh,
   shOk,
   shq,
+  serverPids,
   sleep,
   startServer,
   WAIT_MS,
@@ -608,3 +611,104 @@ export function versions() {
   return { node: process.version, python: v(PY.cmd, ["--version"]), git: v("git", ["--version"]) };
 }
 
+
+// ------------------------------------------------------------------ 6. start-up
+
+const BARE_NODE = [process.execPath, "-e", ""];
+
+/** Spawns `argv` and resolves with ms from spawn to exit (a bare `node -e ""`). */
+function timeExit(argv) {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const child = spawn(argv[0], argv.slice(1), { stdio: "ignore" });
+    child.on("error", reject);
+    child.on("exit", () => resolve(now() - t0));
+  });
+}
+
+/** CPU time (user + system, ms) a live process has used so far; NaN where /proc is missing. */
+function cpuMsOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * One cold start of the server as a client makes it: spawn, write `initialize` at once, time the
+ * answer; then `notifications/initialized` + `tools/list`, time that answer (from the spawn too);
+ * then close stdin and wait for the exit. Also reports what the server wrote to stderr.
+ */
+function timeServerStart(ws, nodeArgs) {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const child = spawn(process.execPath, [...nodeArgs, CLI, "serve", "--workspace", ws], { stdio: ["pipe", "pipe", "pipe"] });
+    serverPids.add(child.pid);
+    const r = { initializeMs: NaN, toolsListMs: NaN, tools: 0, stderr: "" };
+    let buf = "";
+    const send = (msg) => child.stdin.write(JSON.stringify({ jsonrpc: "2.0", ...msg }) + "\n");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.on("error", reject);
+    child.stderr.on("data", (d) => (r.stderr += d));
+    child.stdout.on("data", (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const msg = JSON.parse(line);
+        if (msg.id === 1) {
+          r.initializeMs = now() - t0;
+          r.initializeCpuMs = cpuMsOf(child.pid);
+          send({ method: "notifications/initialized" });
+          send({ id: 2, method: "tools/list", params: {} });
+        } else if (msg.id === 2) {
+          r.toolsListMs = now() - t0;
+          r.tools = msg.result?.tools?.length ?? 0;
+          child.stdin.end();
+        }
+      }
+    });
+    child.on("exit", () => {
+      clearTimeout(timer);
+      r.exitMs = now() - t0;
+      resolve(r);
+    });
+    send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "0.0.0" } } });
+  });
+}
+
+/**
+ * Figure 6: how long a client waits for `initialize` after starting the server, against a bare
+ * `node -e ""` start in the same run (interleaved, the order alternating), p50 over `starts`.
+ * Claude Code and Codex begin the first turn without a server that has not answered yet.
+ */
+export async function figStartup({ starts, warmup = 1, nodeArgs = [] }) {
+  const ws = makeWorkspace({ name: "startup" });
+  try {
+    const bare = [];
+    const server = [];
+    for (let i = 0; i < warmup + starts; i++) {
+      const pair = i % 2 === 0 ? [() => timeExit(BARE_NODE), () => timeServerStart(ws, nodeArgs)] : [() => timeServerStart(ws, nodeArgs), () => timeExit(BARE_NODE)];
+      const a = await pair[0]();
+      const b = await pair[1]();
+      const [b0, s0] = i % 2 === 0 ? [a, b] : [b, a];
+      if (i < warmup) continue;
+      bare.push(b0);
+      server.push(s0);
+    }
+    return { starts, warmup, bare, server, stderr: server[server.length - 1]?.stderr ?? "" };
+  } finally {
+    removeWorkspace(ws);
+  }
+}

@@ -103,6 +103,21 @@ export function summarize(d) {
     };
     s.duty.ratio = s.duty.ours / s.duty.shell;
   }
+  if (d.startup) {
+    const st = d.startup;
+    const srv = (k) => col(st.server, k);
+    s.startup = {
+      bareP50: p50(st.bare),
+      bareP95: p95(st.bare),
+      initP50: p50(srv("initializeMs")),
+      initP95: p95(srv("initializeMs")),
+      toolsP50: p50(srv("toolsListMs")),
+      toolsP95: p95(srv("toolsListMs")),
+      cpuP50: p50(srv("initializeCpuMs")),
+      tools: Math.min(...srv("tools")),
+    };
+    s.startup.ratio = s.startup.initP50 / s.startup.bareP50;
+  }
   return s;
 }
 
@@ -149,6 +164,9 @@ export function renderReport(d, meta) {
   }
   if (s.duty) {
     rows.push(["5", `duty cycle, ${d.duty.experiments} × ${d.duty.budget} s`, s.duty.ours.toFixed(4), s.duty.shell.toFixed(4), fmtRatio(s.duty.ratio), "ours ≥ 0.98", ok(s.duty.ours >= 0.98)]);
+  }
+  if (s.startup) {
+    rows.push(["6", "start-up: `initialize` round trip p50 (vs a bare `node -e \"\"`)", fmtMs(s.startup.initP50), `bare node ${fmtMs(s.startup.bareP50)}`, fmtRatio(s.startup.ratio), "ratio ≤ 3", ok(s.startup.ratio <= 3)]);
   }
   L.push(table(["#", "figure", "ours", "shell loop", "ratio ours/shell", "goal", "met"], rows));
   L.push("");
@@ -270,6 +288,29 @@ export function renderReport(d, meta) {
         ],
       ),
     );
+    L.push("");
+  }
+  if (d.startup) {
+    const st = d.startup;
+    const ss = s.startup;
+    L.push(`## 6. Start-up`);
+    L.push("");
+    L.push(`${st.starts} cold starts after ${st.warmup} warm-up, interleaved with as many bare \`node -e ""\` starts (the order alternating). Ours: spawn \`node dist/cli.js serve --workspace <a valid workspace>\`, write \`initialize\` at once, time its answer; then \`notifications/initialized\` and \`tools/list\` (${ss.tools} tools), timed from the spawn too; then stdin closes. Bare: spawn to exit. Claude Code and Codex start the first turn without a server that has not answered \`initialize\` by then. CPU: user + system time the server process had used when the answer arrived (from /proc).`);
+    L.push("");
+    L.push(
+      table(
+        ["", "p50", "p95"],
+        [
+          ['bare `node -e ""`: spawn → exit', fmtMs(ss.bareP50), fmtMs(ss.bareP95)],
+          ["server: spawn → `initialize` answered", fmtMs(ss.initP50), fmtMs(ss.initP95)],
+          ["server: spawn → `tools/list` answered", fmtMs(ss.toolsP50), fmtMs(ss.toolsP95)],
+          ["server: CPU used until `initialize` was answered", fmtMs(ss.cpuP50), ""],
+          ["ratio `initialize` / bare node", fmtRatio(ss.ratio), fmtRatio(ss.initP95 / ss.bareP95)],
+        ],
+      ),
+    );
+    L.push("");
+    if (st.stderr.includes("warning")) L.push(`The server warned on stderr: ${st.stderr.trim().split("\n").filter((l) => l.includes("warning")).join(" / ")}`);
     L.push("");
   }
   if (meta.notes?.length) {

@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { Session } from "./session/session.js";
+import type { Session } from "./session/session.js";
 import { TOOLS } from "./tools/index.js";
-import { registerTool } from "./tools/define-tool.js";
+import { registerTool, type SessionApi } from "./tools/define-tool.js";
 import { VERSION } from "./version.js";
 
 export const SKILL_PATH = fileURLToPath(new URL("../skills/autoresearch/SKILL.md", import.meta.url));
@@ -22,7 +22,7 @@ export interface ServerOptions {
 /** Builds the MCP server for one workspace; `close` stops a run in progress and its tree. */
 export function createServer(opts: ServerOptions) {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[autoresearch-mcp] ${m}\n`));
-  const session = new Session(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
+  const session = lazySession(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
   const server = new McpServer({ name: "autoresearch-mcp", version: VERSION }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
   for (const tool of TOOLS) registerTool(server, session, tool, log);
 
@@ -49,6 +49,40 @@ export function createServer(opts: ServerOptions) {
     close: async () => {
       await session.close();
       await server.close().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * A stand-in for `Session` that imports the session module (git, execa, the guards: most of the
+ * server's code) on the first tool call. `initialize` and `tools/list` need only the SDK and the
+ * tools' zod schemas; Claude Code and Codex start their first turn without a server that has not
+ * answered by then (bench figure 6). `close` loads nothing: without a session there is no run.
+ */
+export function lazySession(dir: string, opts: { progressIntervalMs?: number } = {}): SessionApi {
+  let loading: Promise<Session> | null = null;
+  const load = () =>
+    (loading ??= import("./session/session.js").then(
+      (m) => new m.Session(dir, opts),
+      (e: unknown) => {
+        loading = null;
+        throw e;
+      },
+    ));
+  const call = async <T>(fn: (s: Session) => Promise<T>): Promise<T> => fn(await load());
+  return {
+    workspace: () => call((s) => s.workspace()),
+    startSession: (a) => call((s) => s.startSession(a)),
+    readFile: (a) => call((s) => s.readFile(a)),
+    applyPatch: (a) => call((s) => s.applyPatch(a)),
+    commit: (a) => call((s) => s.commit(a)),
+    runTraining: (a, cb) => call((s) => s.runTraining(a, cb)),
+    parseMetrics: (a, cb) => call((s) => s.parseMetrics(a, cb)),
+    logResult: (a) => call((s) => s.logResult(a)),
+    resetToBest: () => call((s) => s.resetToBest()),
+    status: (a) => call((s) => s.status(a)),
+    close: async () => {
+      if (loading) await (await loading.catch(() => null))?.close();
     },
   };
 }

@@ -8,7 +8,7 @@ import { MARGIN_MS } from "./helpers/timeouts.js";
 
 // The bench (`npm run bench`, issue #7) is tested for running, not for its timings: the quick
 // mode runs every figure with tiny sizes and must exit 0, leave no process behind and produce a
-// report with all five sections, each with its table and figures. No timing value is asserted,
+// report with all six sections, each with its table and figures. No timing value is asserted,
 // and a value is a number or "n/a": the report prints n/a (lib.mjs fmtMs/fmtRatio/fmtInt of a
 // non-finite value) for what could not be measured on this machine (figure 3 when a run's limit
 // came before its tree was up, figure 4's large log when the disk is short), which is the bench
@@ -49,7 +49,7 @@ function section(md: string, n: number): string {
 const NUMBER = /\d+(\.\d+)?\s*(ms|s|B|KiB|MiB|MB|×)/;
 
 describe("bench --quick", () => {
-  it("runs every figure and writes a report with all five sections, with numbers", { timeout: BENCH_MS + MARGIN_MS }, async () => {
+  it("runs every figure and writes a report with all six sections, with numbers", { timeout: BENCH_MS + MARGIN_MS }, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "arbench-test-"));
     const out = path.join(dir, "results.md");
     try {
@@ -61,9 +61,9 @@ describe("bench --quick", () => {
       // the summary table: a row for each figure, ours and the shell loop side by side
       const summary = md.slice(md.indexOf("## Summary"), md.indexOf("## 1. "));
       expect(summary).toMatch(/\| # \| figure \| ours \| shell loop \| ratio ours\/shell \| goal \| met \|/);
-      for (const n of ["1", "2", "3", "4", "5"]) expect(summary).toMatch(new RegExp(`^\\| ${n} \\| .*\\d`, "m"));
+      for (const n of ["1", "2", "3", "4", "5", "6"]) expect(summary).toMatch(new RegExp(`^\\| ${n} \\| .*\\d`, "m"));
 
-      const titles = ["Overhead per experiment cycle", "What the agent reads per experiment", "Kill precision", "Scale", "Duty cycle"];
+      const titles = ["Overhead per experiment cycle", "What the agent reads per experiment", "Kill precision", "Scale", "Duty cycle", "Start-up"];
       titles.forEach((title, i) => {
         const s = section(md, i + 1);
         expect(s, `section ${i + 1}`).toContain(title);
@@ -81,6 +81,8 @@ describe("bench --quick", () => {
       expect(section(md, 4)).toMatch(/Server peak RSS \(VmHWM\): [\d.]+ MB/);
       expect(section(md, 4)).toMatch(new RegExp(String.raw`\| 10 \| ${MS} \|`));
       expect(section(md, 5)).toMatch(new RegExp(String.raw`\| ours \| ${MS} \| ${MS} \| (?:0?\.\d+|1\.0000)`));
+      expect(section(md, 6)).toMatch(new RegExp(String.raw`\| server: spawn → \`initialize\` answered \| ${MS} \|`));
+      expect(section(md, 6)).toMatch(/\| ratio `initialize` \/ bare node \| (?:[\d.]+×|n\/a) \|/);
 
       // it leaves no process of its own behind (its workspaces are removed as it goes)
       expect(md).toContain("processes left behind at the end: none");

@@ -5,12 +5,20 @@ import { z, type ZodRawShape } from "zod";
 import { ProtocolRefusal } from "../errors.js";
 import type { Session } from "../session/session.js";
 
+/**
+ * What a tool may call: the methods of `Session`. The server hands tools a lazy stand-in (see
+ * server.ts) that loads the session module on the first call, so start-up does not pay for it.
+ */
+export type SessionApi = Pick<Session, "workspace" | "startSession" | "readFile" | "applyPatch" | "commit" | "runTraining" | "parseMetrics" | "logResult" | "resetToBest" | "status" | "close">;
+
 /** What a tool does to the workspace; it decides all four MCP hints. */
 export type Effect = "readOnly" | "additive" | "destructive";
 
 export interface ToolContext {
-  session: Session;
+  session: SessionApi;
   signal: AbortSignal;
+  /** the client's name from `initialize` (clientInfo.name, e.g. "codex-mcp-client"), when it gave one */
+  client?: string;
   /** present when the client asked for progress (sent a progressToken) */
   progress?: (elapsedSeconds: number, totalSeconds: number, line: string | null) => void;
 }
@@ -42,7 +50,7 @@ export function annotationsFor(effect: Effect) {
 }
 
 /** The one place where a tool meets MCP: schemas, hints, progress, and errors as results. */
-export function registerTool(server: McpServer, session: Session, tool: AnyTool, log: (msg: string) => void): void {
+export function registerTool(server: McpServer, session: SessionApi, tool: AnyTool, log: (msg: string) => void): void {
   server.registerTool(
     tool.name,
     {
@@ -64,7 +72,7 @@ export function registerTool(server: McpServer, session: Session, tool: AnyTool,
                 .catch(() => undefined);
             };
       try {
-        const { data, text } = await tool.run({ session, signal: extra.signal, progress }, args);
+        const { data, text } = await tool.run({ session, signal: extra.signal, client: server.server.getClientVersion()?.name, progress }, args);
         return { content: [{ type: "text" as const, text }], structuredContent: data as Record<string, unknown> };
       } catch (e) {
         if (e instanceof ProtocolRefusal) {
