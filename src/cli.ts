@@ -10,11 +10,14 @@ import { VERSION } from "./version.js";
 const USAGE = `autoresearch-mcp ${VERSION}
 Usage:
   autoresearch-mcp [serve] [--workspace DIR]     MCP server over stdio (default; DIR defaults to the current directory)
-  autoresearch-mcp init [DIR]                    install the skill and register the server for opencode and Claude Code
+  autoresearch-mcp init [DIR] [--force]          install the skill and register the server for opencode, Claude Code and Codex
+                                                 (DIR must hold train.py, the editable file, unless --force)
   autoresearch-mcp demo [--keep DIR] [--budget S] [--experiments N]
                                                  run the whole loop on the built-in example workspace
   autoresearch-mcp status [--workspace DIR]      print the session dashboard
   autoresearch-mcp report [--workspace DIR]      write report.md and progress.svg from results.tsv and git
+  autoresearch-mcp help | -h | --help            this text
+  autoresearch-mcp -v | --version                the version
 `;
 
 function option(args: string[], name: string): string | undefined {
@@ -24,6 +27,13 @@ function option(args: string[], name: string): string | undefined {
   if (v === undefined || v.startsWith("--")) fail(`${name} needs a value`);
   args.splice(i, 2);
   return v;
+}
+
+function flag(args: string[], name: string): boolean {
+  const i = args.indexOf(name);
+  if (i < 0) return false;
+  args.splice(i, 1);
+  return true;
 }
 
 function fail(msg: string): never {
@@ -61,17 +71,38 @@ async function serve(workspace: string) {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGHUP", () => void shutdown("SIGHUP"));
+  // The workspace check waits until the client has its answer to initialize (the notification
+  // that follows it), or a second at most: nothing may delay initialize.
+  let checked = false;
+  const check = () => {
+    if (checked) return;
+    checked = true;
+    void warnAboutWorkspace(workspace);
+  };
+  server.server.oninitialized = check;
+  setTimeout(check, 1000).unref();
   await server.connect(new StdioServerTransport());
   process.stderr.write(`[autoresearch-mcp] ${VERSION} serving ${workspace}\n`);
 }
 
+async function warnAboutWorkspace(workspace: string) {
+  try {
+    const { workspaceProblems } = await import("./preflight.js");
+    const problems = await workspaceProblems(workspace);
+    for (const p of problems) process.stderr.write(`[autoresearch-mcp] warning: ${p}\n`);
+    if (problems.length) process.stderr.write(`[autoresearch-mcp] the server keeps running; its tools refuse with the reason until this is fixed\n`);
+  } catch (e) {
+    process.stderr.write(`[autoresearch-mcp] warning: could not check the workspace: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+}
+
 async function main() {
   const args = process.argv.slice(2);
-  if (args.includes("--help") || args.includes("-h")) {
+  if (args[0] === "help" || args.includes("--help") || args.includes("-h")) {
     process.stdout.write(USAGE);
     return;
   }
-  if (args.includes("--version")) {
+  if (args.includes("--version") || args.includes("-v")) {
     process.stdout.write(`${VERSION}\n`);
     return;
   }
@@ -84,6 +115,7 @@ async function main() {
     }
     case "status": {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      if (args.length) fail(`unexpected argument ${args[0]}`);
       const { Session } = await import("./session/session.js");
       const session = new Session(ws);
       const s = await session.status({ rows: 20 });
@@ -92,6 +124,7 @@ async function main() {
     }
     case "report": {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      if (args.length) fail(`unexpected argument ${args[0]}`);
       const { writeReport } = await import("./report/report.js");
       const r = await writeReport(ws);
       process.stdout.write(`wrote ${r.markdown} and ${r.svg}\n`);
@@ -99,8 +132,10 @@ async function main() {
     }
     case "init": {
       const { init } = await import("./init.js");
+      const force = flag(args, "--force");
+      if (args.length > 1 || args[0]?.startsWith("-")) fail(`unexpected argument ${args[args.length > 1 ? 1 : 0]}`);
       const dir = path.resolve(args[0] ?? process.cwd());
-      const r = init(dir);
+      const r = init(dir, { force });
       for (const line of r.lines) process.stdout.write(line + "\n");
       return;
     }
