@@ -90,7 +90,7 @@ async function warnAboutWorkspace(workspace: string) {
     const { workspaceProblems } = await import("./preflight.js");
     const problems = await workspaceProblems(workspace);
     for (const p of problems) process.stderr.write(`[autoresearch-mcp] warning: ${p}\n`);
-    if (problems.length) process.stderr.write(`[autoresearch-mcp] the server keeps running; its tools refuse with the reason until this is fixed\n`);
+    process.stderr.write(problems.length ? `[autoresearch-mcp] the server keeps running; its tools refuse with the reason until this is fixed\n` : `[autoresearch-mcp] workspace check: ok\n`);
   } catch (e) {
     process.stderr.write(`[autoresearch-mcp] warning: could not check the workspace: ${e instanceof Error ? e.message : String(e)}\n`);
   }

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TOOLS } from "../src/tools/index.js";
 import { CLI, startClient, text, type Started } from "./helpers/client.js";
+import { CALL_MS, WAIT_MS } from "./helpers/timeouts.js";
 import { git, makeWorkspace, removeWorkspaces } from "./helpers/workspace.js";
 
 // The command line as a user (or a client's config) runs it: the built dist/cli.js.
@@ -30,7 +31,8 @@ beforeAll(() => {
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 30_000, stdio: ["ignore", "pipe", "pipe"] });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: WAIT_MS, stdio: ["ignore", "pipe", "pipe"] });
+  if (r.error) throw new Error(`autoresearch-mcp ${args.join(" ")} did not finish within ${WAIT_MS / 1000} s: ${r.error.message}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -40,7 +42,8 @@ async function serve(workspace: string): Promise<Started> {
   return s;
 }
 
-async function until(cond: () => boolean, ms: number) {
+/** Waits for an event (a line on stderr or stdout), at most WAIT_MS. */
+async function until(cond: () => boolean, ms = WAIT_MS) {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
   return cond();
@@ -87,10 +90,10 @@ describe("autoresearch-mcp serve on an unusable workspace", () => {
     expect(s.client.getServerVersion()).toMatchObject({ name: "autoresearch-mcp", version: VERSION });
     const { tools } = await s.client.listTools();
     expect(tools.map((t) => t.name)).toEqual(TOOLS.map((t) => t.name));
-    expect(await until(() => /keeps running/.test(s.stderr()), 10_000), s.stderr()).toBe(true);
+    expect(await until(() => /keeps running/.test(s.stderr())), s.stderr()).toBe(true);
     expect(s.stderr()).toContain(`warning: workspace ${dir} is not a git repository. Fix: cd ${dir} && git init`);
     expect(s.stderr()).toContain(`warning: train.py, the file the agent edits, is missing in ${dir}.`);
-    const r = await s.client.callTool({ name: "status", arguments: {} });
+    const r = await s.client.callTool({ name: "status", arguments: {} }, undefined, { timeout: CALL_MS });
     expect(r.isError).toBe(true);
     expect(text(r as never)).toMatch(/^Refused: /);
     expect(s.errors).toEqual([]);
@@ -102,20 +105,22 @@ describe("autoresearch-mcp serve on an unusable workspace", () => {
     fs.writeFileSync(path.join(ws, "sub", "autoresearch.json"), '{"budgetSeconds": "five"}');
     const s = await serve(path.join(ws, "sub"));
     expect((await s.client.listTools()).tools.length).toBe(TOOLS.length);
-    expect(await until(() => /keeps running/.test(s.stderr()), 10_000), s.stderr()).toBe(true);
+    expect(await until(() => /keeps running/.test(s.stderr())), s.stderr()).toBe(true);
     expect(s.stderr()).toContain(`is inside the git repository ${ws}, not at its root. Fix: pass --workspace ${ws}`);
     expect(s.stderr()).toMatch(/warning: autoresearch\.json: budgetSeconds: .*Fix: correct autoresearch\.json/);
   });
 
-  it("says nothing of the kind for a good workspace", async () => {
+  it("says the check passed, and nothing else, for a good workspace", async () => {
     const s = await serve(makeWorkspace());
     await s.client.listTools();
-    // the check runs on notifications/initialized (sent before listTools): give it time to speak
-    await new Promise((r) => setTimeout(r, 1500));
+    expect(await until(() => /workspace check: ok/.test(s.stderr())), s.stderr()).toBe(true);
     expect(s.stderr()).toMatch(/serving/);
     expect(s.stderr()).not.toMatch(/warning/);
   });
 
+});
+
+describe("autoresearch-mcp serve: start-up", () => {
   it("answers initialize and tools/list without loading the session, git or execa (they load on the first tool call)", async () => {
     // A resolve hook lists every module the server loads; the answers must not wait for the heavy ones.
     const hook = path.join(tmpDir(), "trace.mjs");
@@ -134,11 +139,11 @@ describe("autoresearch-mcp serve on an unusable workspace", () => {
       send({ id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } });
       send({ method: "notifications/initialized" });
       send({ id: 2, method: "tools/list", params: {} });
-      expect(await until(() => /"id":2/.test(stdout), 20_000), stderr).toBe(true);
+      expect(await until(() => /"id":2/.test(stdout)), stderr).toBe(true);
       const before = stderr;
       for (const heavy of ["/dist/session/", "/dist/git.js", "/node_modules/isomorphic-git/", "/node_modules/execa/", "/node_modules/diff/"]) expect(before, heavy).not.toContain(heavy);
       send({ id: 3, method: "tools/call", params: { name: "status", arguments: {} } });
-      expect(await until(() => /"id":3/.test(stdout), 20_000), stderr).toBe(true);
+      expect(await until(() => /"id":3/.test(stdout)), stderr).toBe(true);
       expect(stderr).toContain("/dist/session/session.js");
     } finally {
       child.stdin.end();
@@ -207,10 +212,10 @@ describe("autoresearch-mcp init from the command line", () => {
     const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
     const { StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
     const client = new Client({ name: "codex-like", version: "0" });
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: entry.args, cwd: os.tmpdir(), stderr: "pipe" }));
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: entry.args, cwd: os.tmpdir(), stderr: "pipe" }), { timeout: CALL_MS });
     try {
       expect((await client.listTools()).tools.length).toBe(TOOLS.length);
-      const st = await client.callTool({ name: "status", arguments: {} });
+      const st = await client.callTool({ name: "status", arguments: {} }, undefined, { timeout: CALL_MS });
       expect(st.isError, JSON.stringify(st.content)).toBeFalsy();
     } finally {
       await client.close();
