@@ -4,6 +4,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Session } from "./session/session.js";
 import { TOOLS } from "./tools/index.js";
 import { registerTool, type SessionApi } from "./tools/define-tool.js";
+import { ProtocolRefusal } from "./errors.js";
 import { VERSION } from "./version.js";
 
 export const SKILL_PATH = fileURLToPath(new URL("../skills/autoresearch/SKILL.md", import.meta.url));
@@ -40,7 +41,12 @@ export function createServer(opts: ServerOptions) {
     return ["commit\t" + s.metric + "\tmemory_gb\tstatus\tdescription", ...s.lastRows.map((r) => [r.commit, r.metric, r.memoryGb, r.status, r.description].join("\t"))].join("\n");
   });
   fileResource("run.log tail", "autoresearch://workspace/log-tail", "The last 50 records of run.log.", async () => {
-    const m = await session.parseMetrics({});
+    // Before the first run there is no run.log: an answer, not an internal error (-32603).
+    const m = await session.parseMetrics({}).catch((e: unknown) => {
+      if (e instanceof ProtocolRefusal && e.code === "missing_file") return null;
+      throw e;
+    });
+    if (!m) return "(no run yet: run.log does not exist)";
     return m.tail.length ? m.tail.join("\n") : Object.entries(m.metrics).map(([k, v]) => `${k}: ${v}`).join("\n");
   });
 

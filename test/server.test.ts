@@ -35,6 +35,12 @@ describe("server: instructions, the playbook prompt and workspace resources", ()
     await ok(c, "status");
   });
 
+  it("the run.log tail resource answers before the first run (no -32603)", async () => {
+    const { c } = await session();
+    const tail = await c.readResource({ uri: "autoresearch://workspace/log-tail" });
+    expect((tail.contents[0] as { text: string }).text).toBe("(no run yet: run.log does not exist)");
+  });
+
   it("logs to stderr only: stdout stays JSON-RPC through a whole cycle", async () => {
     const { srv, c } = await session({ baseline: true });
     await ok(c, "apply_patch", { edits: [{ old: "CRASH = False", new: "CRASH = True" }] });

@@ -22,8 +22,8 @@ export const parseMetricsTool = defineTool({
     tail: z.array(z.string()),
     running: z.object({ runId: z.string(), elapsedSeconds: z.number(), latest: z.string().nullable() }).nullable(),
   },
-  run: async ({ session, signal, progress }, args) => {
-    const r = await session.parseMetrics(args, { signal, progress, canProgress: progress !== undefined });
+  run: async ({ session, signal, client, progress }, args) => {
+    const r = await session.parseMetrics(args, { signal, progress, client, canProgress: progress !== undefined });
     const kv = Object.entries(r.metrics).map(([k, v]) => `${k}: ${v}`).join(", ");
     const lines = [
       r.running ? `Run ${r.running.runId} still running (${r.running.elapsedSeconds} s)${r.running.latest ? `: ${r.running.latest}` : ""}.` : null,

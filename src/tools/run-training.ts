@@ -35,8 +35,8 @@ export const runTrainingTool = defineTool({
     logged: z.boolean().optional(),
     next: z.string(),
   },
-  run: async ({ session, signal, progress }, args) => {
-    const r = await session.runTraining(args, { signal, progress, canProgress: progress !== undefined });
+  run: async ({ session, signal, client, progress }, args) => {
+    const r = await session.runTraining(args, { signal, progress, client, canProgress: progress !== undefined });
     if (r.state === "running") return { data: r, text: `Run ${r.runId} of ${r.commit} is running (${r.elapsedSeconds} s)${r.latest ? `: ${r.latest}` : ""}.\nNext: ${r.next}` };
     const metricName = (await session.workspace()).config.metric.name;
     const lines = [
