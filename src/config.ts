@@ -49,6 +49,18 @@ export const ConfigSchema = z
     maxRuns: z.number().int().positive().optional(),
     maxMemoryGb: z.number().positive().optional(),
     maxWaitSeconds: z.number().min(10).max(86_400).optional(),
+    // The noise-aware keep rule (rules/noise.ts); false gives the strict rule (keep iff better than the best single run).
+    noise: z
+      .preprocess((v) => (v === true ? {} : v), z.union([
+        z.literal(false),
+        z
+          .object({
+            baselineRuns: z.number().int().min(1).max(10).default(2),
+            confirmRuns: z.number().int().min(0).max(10).default(1),
+          })
+          .strict(),
+      ]))
+      .default({ baselineRuns: 2, confirmRuns: 1 }),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
     python: z.string().min(1).default("python3"),
     syntaxCheck: z.boolean().default(true),

@@ -86,11 +86,19 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   };
   const experiment = async (description: string, expect: string | null) => {
     if (description !== "baseline") await must("commit", { description });
-    const run = await must("run_training", {}, true);
-    const logged = await must("log_result", { description });
+    let run = await must("run_training", {}, true);
+    let logged = await must("log_result", { description });
     say(logged.line);
     lines.push(logged.line);
     if (run.crashed) say(`      crash: ${run.reason}`);
+    // The noise-aware rule asks for the baseline's repeat and each new keep's confirmation.
+    while (logged.due === "run_training") {
+      run = await must("run_training", {}, true);
+      logged = await must("log_result", { description });
+      say(logged.line);
+      lines.push(logged.line);
+      if (logged.decision?.revoked) say(`      revoked: the branch went back to ${logged.decision.resetTo}`);
+    }
     if (expect && logged.row.status !== expect) mismatches.push(`${description}: expected ${expect}, got ${logged.row.status}`);
     return logged.row.status as string;
   };
@@ -115,8 +123,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 
     const st = await must("status", { rows: 0 });
     say("\n=== Final summary ===");
-    say(`1. Total experiments: ${st.counts.total} (${st.counts.keep} keep, ${st.counts.discard} discard, ${st.counts.crash} crash)`);
-    say(`2. Best: commit ${st.best?.commit} with val_bpb ${st.best?.metric.toFixed(6)} (baseline ${st.baseline?.metric.toFixed(6)}, ${st.improvement?.toFixed(6)} better)`);
+    say(`1. Total runs: ${st.counts.total} (${st.counts.keep} keep, ${st.counts.discard} discard, ${st.counts.crash} crash)`);
+    const mean = st.best?.n !== undefined ? `, mean of ${st.best.n} runs${st.best.stderr != null ? ` ± ${st.best.stderr.toFixed(6)}` : ""}; σ ${st.noise?.sigma?.toFixed(6) ?? "n/a"}` : "";
+    say(`2. Best: commit ${st.best?.commit} with val_bpb ${st.best?.metric.toFixed(6)}${mean} (baseline ${st.baseline?.metric.toFixed(6)}, ${st.improvement?.toFixed(6)} better)`);
     say("3. Trajectory:");
     for (const t of st.trajectory as { commit: string; metric: number; description: string }[]) say(`   - ${t.commit} ${t.metric.toFixed(6)}  ${t.description}`);
     say("4. Next ideas: tune per-order discounts one at a time; interpolate with a word-level model; cache counts across orders to consume more data.");

@@ -1,4 +1,4 @@
-import { headState, type HeadFacts } from "./head-state.js";
+import { dueText, headState, type HeadFacts } from "./head-state.js";
 import { BASELINE_CRASHED, nightOverNext, STALL_LIMIT } from "./policy.js";
 
 /**
@@ -34,6 +34,7 @@ export function statusNext(a: AdviceFacts): string {
   if (a.rowCount === 0) return a.editableDirty ? `train.py has uncommitted changes, but the baseline runs the code as it is: reset_to_best drops them; then ${BASELINE_NEXT}` : BASELINE_NEXT;
   const state = f ? headState(f) : "clean";
   if (state === "baseline_crashed") return BASELINE_CRASHED;
+  if (state === "repeat_due" && f && !a.editableDirty) return `${dueText(f.repeatDue!, f.head)} Run it again: run_training, then log_result with the same description.`;
   if (state === "on_discard") return "HEAD is a logged discard: call reset_to_best, then try a different idea.";
   if (state === "second_crash") return "HEAD's fix crashed too: call reset_to_best and move on to a different idea.";
   if (state === "on_crash" && !a.editableDirty) return "HEAD crashed: if the fix is trivial, apply_patch + commit one fix and run it; otherwise reset_to_best.";

@@ -10,6 +10,7 @@ import { BASELINE_CRASHED, CRASHES_PER_IDEA } from "./policy.js";
  *   on_crash      → one fix (edit, commit) or reset
  *   fix_pending   → the fix is committed but has not run: run it, or reset
  *   second_crash  → the fix crashed too: reset
+ *   repeat_due    → (noise rule) the baseline or a new keep needs another run first: run only
  *   baseline_crashed → nothing was ever kept and the baseline crashed: no edit (the environment
  *                   is broken, not train.py); run it again once the human fixed it
  *
@@ -17,7 +18,7 @@ import { BASELINE_CRASHED, CRASHES_PER_IDEA } from "./policy.js";
  * fault: it has no result, needs no row, and HEAD is as if it had not run.
  */
 
-export type HeadState = "clean" | "unlogged_run" | "on_discard" | "on_crash" | "fix_pending" | "second_crash" | "baseline_crashed";
+export type HeadState = "clean" | "unlogged_run" | "on_discard" | "on_crash" | "fix_pending" | "second_crash" | "baseline_crashed" | "repeat_due";
 
 export type Action = "edit" | "commit" | "run" | "log" | "reset";
 
@@ -36,6 +37,10 @@ export interface HeadFacts {
   crashesSinceBest: number;
   /** results.tsv's name, for messages */
   results: string;
+  /** (noise rule) HEAD needs more runs before the next experiment: the baseline's, or a new keep's confirmation */
+  repeatDue?: { n: number; wanted: number; baseline: boolean } | null;
+  /** (noise rule) HEAD's code already ran and measured a value: where and what */
+  ranBefore?: { commit: string; line: number; value: number | null; status: string; session: string } | null;
 }
 
 export interface Refusal {
@@ -47,6 +52,7 @@ export interface Refusal {
 export function headState(f: HeadFacts): HeadState {
   const run = f.run?.interrupted ? null : f.run;
   if (run?.finished && !run.logged) return "unlogged_run";
+  if (f.repeatDue) return "repeat_due";
   if (f.status === "discard") return "on_discard";
   if (f.status === "crash" && f.baselinePending) return "baseline_crashed";
   if (f.status === "crash") return f.crashesSinceBest >= CRASHES_PER_IDEA ? "second_crash" : "on_crash";
@@ -54,8 +60,18 @@ export function headState(f: HeadFacts): HeadState {
   return "clean";
 }
 
-/** Why `action` is not allowed now, or null when it is. */
-export function refusalFor(action: Action, f: HeadFacts): Refusal | null {
+/** What the answer says of a due repeat: which run of how many, and why. */
+export function dueText(d: NonNullable<HeadFacts["repeatDue"]>, head: string): string {
+  return d.baseline
+    ? `The baseline has ${d.n} of ${d.wanted} runs: the noise (σ) is measured from its repeats before the first experiment.`
+    : `${head} was kept on ${d.n} run${d.n === 1 ? "" : "s"}; every new keep is measured ${d.wanted} times before the next idea, and a repeat can take it back.`;
+}
+
+const ranText = (r: NonNullable<HeadFacts["ranBefore"]>) =>
+  `${r.session ? `session ${r.session}, ` : ""}row ${r.line}: ${r.commit} ${r.value !== null ? r.value.toFixed(6) : "no value"} ${r.status}`;
+
+/** Why `action` is not allowed now, or null when it is. `repeat`: the agent asked to run HEAD's code again on purpose. */
+export function refusalFor(action: Action, f: HeadFacts, opts: { repeat?: boolean } = {}): Refusal | null {
   const state = headState(f);
   const runId = f.run?.id ?? "";
   switch (action) {
@@ -69,10 +85,17 @@ export function refusalFor(action: Action, f: HeadFacts): Refusal | null {
         return { code: "second_crash", message: `HEAD ${f.head} crashed again after a fix attempt.`, next: "One fix per crash: call reset_to_best and try a different idea." };
       if (state === "baseline_crashed")
         return { code: "baseline_crashed", message: `The baseline ${f.head} crashed and nothing was kept yet; the baseline is train.py as it is, so the fault is in the environment or the data.`, next: BASELINE_CRASHED };
+      if (state === "repeat_due") return { code: "repeat_due", message: dueText(f.repeatDue!, f.head), next: "Run it again first: run_training, then log_result with the same description." };
       return null;
     case "run":
       if (state === "unlogged_run")
         return { code: "unlogged_run", message: `The previous run of ${f.head} (${runId}) is not logged yet.`, next: "Call log_result first, so every run has its row." };
+      if (f.ranBefore && state !== "repeat_due" && !opts.repeat)
+        return {
+          code: "already_run",
+          message: `This ${f.head === f.ranBefore.commit ? "commit" : "train.py"} already ran (${ranText(f.ranBefore)}); running it again by accident would log the same code twice.`,
+          next: `To measure it again on purpose, run_training {"repeat":true}: the run counts toward its mean. Otherwise ${state === "on_discard" ? "reset_to_best" : "change it with apply_patch"}.`,
+        };
       return null;
     case "log":
       if (f.run?.interrupted)

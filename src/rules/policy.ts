@@ -96,12 +96,27 @@ export interface LoggedFacts {
   crashesSinceBest: number;
   timedOut: boolean;
   stall: number;
+  /** what the noise rule decided (absent under the strict rule) */
+  noise?: {
+    due: { n: number; wanted: number; baseline: boolean } | null;
+    revoked: boolean;
+    resetTo: string | null;
+    closeCall: boolean;
+    reason: string | null;
+  };
 }
 
 /** What the agent does after a row is logged. */
 export function nextAfterLog(f: LoggedFacts): string {
+  const z = f.noise;
   if (f.nightOver) return nightOverNext(f.nightOver);
+  if (z?.due) return z.due.baseline
+    ? `Baseline run ${z.due.n} of ${z.due.wanted} logged: run_training again (σ is measured from the baseline's repeats), then log_result {"description":"baseline"}.`
+    : `Kept for now on ${z.due.n} run${z.due.n === 1 ? "" : "s"}: every new keep is measured again before the next idea. run_training, then log_result with the same description.`;
   if (!f.keptAny) return BASELINE_CRASHED;
+  if (z?.revoked) return `Revoked: ${z.reason ?? "its repeat did not hold"}. The branch went back to ${z.resetTo ?? "the best"}. Next idea: apply_patch.`;
+  if (z?.closeCall && f.status === "discard")
+    return `Not kept, but a close call (within one standard error of the best): run_training {"repeat":true} measures it again and the mean decides; otherwise reset_to_best and try a different idea.`;
   const next =
     f.status === "keep"
       ? "Kept: the branch advances. Next idea: apply_patch."

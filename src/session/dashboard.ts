@@ -8,6 +8,8 @@ import { capList } from "./messages.js";
 import { latestLine, nightOverNow } from "./training.js";
 import { statusNext } from "../rules/advice.js";
 import { readHead } from "./history.js";
+import { summarizeNoise, type NoiseSummary } from "../rules/noise.js";
+import { noiseSettings } from "./measures.js";
 
 /** The status tool: the session at a glance, from results.tsv's running summary (nothing walks all rows). */
 
@@ -37,17 +39,24 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
   const stall = stallOf(rows.length, lastKeep);
   const rec = d.lastRun?.rec ?? null;
   const next = await nextFor(d, head, branch, rows.length, stall);
+  const z = info && noiseSettings(config) ? summarizeNoise(await ledger.measured(info, rows), goal) : null;
+  const noise = z ? noiseView(z, goal, stall) : null;
   return {
     session: info ? { tag: info.tag, branch: info.branch, base: shortHash(info.base) } : null,
     head: head ? shortHash(head) : null,
     branch,
     metric: config.metric.name,
-    best: best ? { commit: best.commit, metric: best.value, description: best.description } : null,
-    baseline: baseline ? { commit: baseline.commit, metric: baseline.value } : null,
-    improvement: best && baseline ? improvement(baseline.value, best.value, goal) : null,
+    best: z?.best
+      ? { commit: z.best.commit, metric: z.best.mean, description: z.best.first.description, n: z.best.n, stderr: z.best.stderr }
+      : best
+        ? { commit: best.commit, metric: best.value, description: best.description }
+        : null,
+    baseline: baseline ? { commit: baseline.commit, metric: z?.baseline?.mean ?? baseline.value } : null,
+    improvement: baseline && (z?.best || best) ? improvement(z?.baseline?.mean ?? baseline.value, z?.best?.mean ?? best!.value, goal) : null,
     counts: { total: rows.length, ...counts },
     sinceLastKeep: stall,
-    keepRate: rows.length ? Math.round((counts.keep / rows.length) * 1000) / 1000 : null,
+    keepRate: z ? z.keepRate : rows.length ? Math.round((counts.keep / rows.length) * 1000) / 1000 : null,
+    noise,
     lastRows: rows
       .slice(rows.length - Math.min(n, rows.length))
       .map((r, i, shown) => ({ n: rows.length - shown.length + i + 1, commit: r.commit, metric: r.valueText, memoryGb: r.memoryText, status: r.status, description: r.description })),
@@ -55,9 +64,25 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
     lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (active ? "running" : "unknown"), logged: d.lastRun!.logged } : null,
     recovered: d.recovered ? `run ${d.recovered.id} was still running when its server died; it was killed when this server started` : null,
     problems: capList([...(info && !results.exists ? [`${config.results} is missing: start_session {"resume":true} restores it from the server's copy`] : []), ...results.problems, ...d.notes], 20),
-    trajectory: keeps.map((r) => ({ commit: r.commit, metric: r.value, description: r.description })),
+    trajectory: z ? z.lineage.map((k) => ({ commit: k.commit, metric: k.mean, description: k.first.description })) : keeps.map((r) => ({ commit: r.commit, metric: r.value, description: r.description })),
     advice: statusAdvice(!!info, stall),
     next,
+  };
+}
+
+/** status's noise block: σ and what it means for the best, the keeps and the plateau. */
+function noiseView(z: NoiseSummary, goal: "min" | "max", stall: number) {
+  const last = z.lineage.length > 1 ? z.lineage[z.lineage.length - 1] : null;
+  const prev = z.lineage.length > 1 ? z.lineage[z.lineage.length - 2] : null;
+  const gain = last && prev ? Number((goal === "min" ? prev.mean - last.mean : last.mean - prev.mean).toFixed(6)) : null;
+  return {
+    sigma: z.sigma,
+    df: z.df,
+    experiments: z.experiments,
+    kept: z.kept,
+    revoked: z.revoked,
+    falseKeepRisk: z.falseKeepRisk,
+    plateau: { sinceLastKeep: stall, lastGain: gain, lastGainSigmas: gain !== null && z.sigma ? Math.round((gain / z.sigma) * 100) / 100 : null },
   };
 }
 

@@ -7,6 +7,8 @@ import type { RunRecord } from "../executor/executor.js";
 import type { HeadFacts } from "../rules/head-state.js";
 import { interrupted } from "../rules/outcome.js";
 import { bestKept, type Goal } from "../rules/policy.js";
+import { bestMean, keptCommits, repeatDue, standingOf, type MeasuredRow } from "../rules/noise.js";
+import { earlierRunsOf, noiseSettings } from "./measures.js";
 import type { Workspace } from "../workspace.js";
 import type { Ledger } from "./ledger.js";
 
@@ -52,6 +54,10 @@ export async function crashesSinceBest(repo: Repo, info: SessionInfo, head: stri
 export interface HeadView {
   facts: HeadFacts;
   rows: readonly ResultRow[];
+  /** the rows with their code keys (noise rule), null under the strict rule */
+  measured: MeasuredRow[] | null;
+  /** HEAD's code key (noise rule) */
+  key: string | null;
   /** the last run's record, whichever commit it ran */
   rec: RunRecord | null;
 }
@@ -60,7 +66,10 @@ export interface HeadView {
 export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string): Promise<HeadView> {
   const rows = ledger.results().rows;
   const short = shortHash(head);
-  const row = rowFor(rows, short);
+  const settings = noiseSettings(ws.config);
+  // Under the noise rule a commit is what its last row says (a revocation is a later discard).
+  const measured = settings ? await ledger.measured(info, rows) : null;
+  const row = measured ? (standingOf(measured, short)?.row ?? null) : rowFor(rows, short);
   const ofHead = rec && rec.commit === head ? rec : null;
   const loggedLine = ofHead ? ledger.loggedLine(ofHead) : null;
   const run = ofHead ? { id: ofHead.id, finished: !!ofHead.exit, logged: !!loggedLine, line: loggedLine ?? row?.line ?? null, interrupted: interrupted(ofHead.exit) } : null;
@@ -73,16 +82,37 @@ export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger,
   }
   const crashes = row?.status === "crash" ? await crashesSinceBest(ws.repo, info, head, rows, ws.config.metric.goal) : 0;
   const baselinePending = head === info.base && !rows.some((r) => r.status === "keep");
-  return { facts: { head: short, status: row?.status ?? null, run, parentStatus, crashesSinceBest: crashes, results: ws.config.results, baselinePending }, rows, rec };
+  const facts: HeadFacts = { head: short, status: row?.status ?? null, run, parentStatus, crashesSinceBest: crashes, results: ws.config.results, baselinePending };
+  let key: string | null = null;
+  if (settings && measured) {
+    key = await ledger.keys.at(head, short);
+    const isBase = head === info.base;
+    const due = repeatDue(measured, { commit: short, key, isBase }, settings);
+    facts.repeatDue = due ? { ...due, baseline: isBase } : null;
+    const earlier = earlierRunsOf(key, measured, ledger.runs, info.tag).filter((r) => r.value !== null);
+    const last = earlier[earlier.length - 1];
+    facts.ranBefore = last ? { ...last, session: last.session === info.tag ? "" : last.session } : null;
+  }
+  return { facts, rows, rec, measured, key };
+}
+
+/** The best kept commit under the configured rule: the best mean (noise), else the best single kept run. */
+export function bestOf(ws: Workspace, rows: readonly ResultRow[], measured: readonly MeasuredRow[] | null): { commit: string; value: number } | null {
+  if (measured) {
+    const b = bestMean(keptCommits(measured), ws.config.metric.goal);
+    return b ? { commit: b.commit, value: b.mean } : null;
+  }
+  const b = bestKept(rows, ws.config.metric.goal);
+  return b ? { commit: b.commit, value: b.value } : null;
 }
 
 /**
  * `git reset --hard` to the best kept commit, with an intent on disk first: a server killed
  * after the ref moved but before the files were checked out has the next one finish it.
  */
-export async function resetBranch(ws: Workspace, info: SessionInfo, rows: readonly ResultRow[], head: string, crashPoint: (name: string) => void) {
-  const best = bestKept(rows, ws.config.metric.goal);
-  const target = best ? await commitOfRow(ws.repo, info, best) : info.base;
+export async function resetBranch(ws: Workspace, info: SessionInfo, rows: readonly ResultRow[], measured: readonly MeasuredRow[] | null, head: string, crashPoint: (name: string) => void) {
+  const best = bestOf(ws, rows, measured);
+  const target = best ? (best.commit === "baseline" ? info.base : await ws.repo.expand(best.commit)) : info.base;
   if (!target || !(await ws.repo.commitExists(target)))
     refuse("no_best", `The best kept commit ${best?.commit ?? "?"} is not in the repository.`, "Check results.tsv and git log; resume with start_session if the branch changed.");
   const dropped = target === head ? 0 : (await ws.repo.log(head, target, 1000)).length;

@@ -5,6 +5,9 @@ import { fileSize, readJson, writeJson } from "../files.js";
 import { appendDurably, emptySummary, ensureHeader, headerFor, ResultsLog, type ResultsView } from "../results.js";
 import type { RunRecord } from "../executor/executor.js";
 import type { Workspace } from "../workspace.js";
+import { RunLog, type RunLogEntry } from "./run-log.js";
+import { KeyCache, measuredRows } from "./measures.js";
+import type { MeasuredRow } from "../rules/noise.js";
 
 /**
  * The ledger: results.tsv and what the server knows about its own rows. A row is appended whole
@@ -20,7 +23,11 @@ interface LedgerEntry {
   loggedLine: number | null;
   /** a row being appended (byte offset and text) */
   pendingRow: { offset: number; text: string } | null;
+  /** the run log entry that goes with the pending row (its line is known once the row landed) */
+  pendingEntry?: PendingEntry | null;
 }
+
+export type PendingEntry = Omit<RunLogEntry, "line">;
 
 /** Older servers kept the ledger fields in the run record itself. */
 type LegacyRecord = RunRecord & { loggedLine?: number | null; pendingRow?: LedgerEntry["pendingRow"] };
@@ -29,9 +36,20 @@ export class Ledger {
   /** results.tsv as last parsed, kept in step with the file as it grows */
   private cache: ResultsLog | null = null;
   private readonly entryPath: string;
+  /** every logged run of every session, with what results.tsv has no column for */
+  readonly runs: RunLog;
+  /** which code each commit holds (the noise rule keys runs by it) */
+  readonly keys: KeyCache;
 
   constructor(private readonly ws: Workspace) {
     this.entryPath = path.join(ws.stateDir, "ledger.json");
+    this.runs = new RunLog(path.join(ws.stateDir, "runs.jsonl"));
+    this.keys = new KeyCache(ws.repo, ws.config.editable);
+  }
+
+  /** `rows` (results.tsv's, by default) with the code each ran and what it measured. */
+  measured(session: { tag: string; base: string }, rows = this.results().rows): Promise<MeasuredRow[]> {
+    return measuredRows({ tag: session.tag, base: session.base, keys: this.keys, runLog: this.runs }, rows);
   }
 
   private log(): ResultsLog {
@@ -116,7 +134,7 @@ export class Ledger {
    * Appends the row of run `rec`, or throws having written nothing. `crashPoint` lets tests kill
    * the server between the intent and the append, and after the append.
    */
-  append(rec: RunRecord, row: string, crashPoint: (name: string) => void = () => undefined): number | null {
+  append(rec: RunRecord, row: string, crashPoint: (name: string) => void = () => undefined, entry: PendingEntry | null = null): number | null {
     const { ws } = this;
     const cannotAppend: (why: string) => never = (why) =>
       refuse("write_failed", `Could not append to ${ws.config.results} (${why}); nothing was written. The row is: ${row.trimEnd().replace(/\t/g, " | ")}`, "Fix the file or the disk (space, permissions), then call log_result again; the run stays unlogged until then.");
@@ -128,7 +146,7 @@ export class Ledger {
     }
     if (!fs.existsSync(file))
       refuse("results_missing", `${ws.config.results} was deleted; appending now would start a log without its earlier rows.`, `Call start_session {"resume":true}: it restores ${ws.config.results} from the server's copy. Then log_result again.`);
-    writeJson(this.entryPath, { runId: rec.id, loggedLine: null, pendingRow: { offset: fileSize(file), text: row } } satisfies LedgerEntry);
+    writeJson(this.entryPath, { runId: rec.id, loggedLine: null, pendingRow: { offset: fileSize(file), text: row }, pendingEntry: entry } satisfies LedgerEntry);
     crashPoint("log_result:before-append");
     try {
       this.log().append(row);
@@ -139,6 +157,7 @@ export class Ledger {
     crashPoint("log_result:after-append");
     const rows = this.results().rows;
     const line = rows[rows.length - 1]?.line ?? null;
+    this.recordRun(entry, line);
     writeJson(this.entryPath, { runId: rec.id, loggedLine: line, pendingRow: null } satisfies LedgerEntry);
     try {
       appendDurably(ws.resultsMirrorPath, row);
@@ -146,6 +165,16 @@ export class Ledger {
       /* the mirror is a convenience copy */
     }
     return line;
+  }
+
+  /** The run log's line for a row that landed; a failure costs only the extra detail (the row counts). */
+  private recordRun(entry: PendingEntry | null, line: number | null): void {
+    if (!entry || line === null) return;
+    try {
+      this.runs.append({ ...entry, line });
+    } catch {
+      /* results.tsv has the row; the run log is its detail */
+    }
   }
 
   /**
@@ -157,6 +186,7 @@ export class Ledger {
     const e = this.entry(rec);
     if (!e.pendingRow || e.loggedLine) return null;
     const line = findAppendedRow(this.ws.resultsPath, e.pendingRow);
+    if (line !== null) this.recordRun(e.pendingEntry ?? null, line);
     writeJson(this.entryPath, { runId: rec.id, loggedLine: line, pendingRow: null } satisfies LedgerEntry);
     return line !== null ? `the row of ${rec.commit.slice(0, 7)} had reached ${this.ws.config.results} when the server stopped; it is counted as logged` : null;
   }

@@ -7,21 +7,21 @@ import { parseLogFile } from "../metrics.js";
 import { unifiedDiff } from "../patch.js";
 import { printable, resolveRegularFile } from "../paths.js";
 import { pidAlive } from "../process-tree.js";
-import { formatRow, sanitizeDescription, type Status } from "../results.js";
+import { sanitizeDescription, type Status } from "../results.js";
 import { openWorkspace, type Workspace } from "../workspace.js";
 import { RunRecordFile, type Executor, type RunHandle, type RunRecord } from "../executor/executor.js";
 import { LocalExecutor } from "../executor/local.js";
 import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
-import { bestKept, nextAfterLog, overrideAllowed, propose, stallOf } from "../rules/policy.js";
 import { nextAfterReset } from "../rules/advice.js";
 import { runOutcome } from "../rules/outcome.js";
 import { dashboard } from "./dashboard.js";
 import { checkedEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
-import { crashesSinceBest, finishInterruptedReset, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
+import { finishInterruptedReset, readHead, resetBranch, type SessionInfo } from "./history.js";
+import { logRun } from "./logging.js";
 import { Ledger } from "./ledger.js";
 import { describePaths, refuseWith, runInProgress, violationRefusal } from "./messages.js";
 import { createSession, prepare, resumeSession, savedSession } from "./setup.js";
-import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, nightOverNow, outcomeOf, runSpec, waitFor, type Callbacks } from "./training.js";
+import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, nightOverNow, outcomeOf, proposalFor, runSpec, waitFor, type Callbacks } from "./training.js";
 
 export type { Callbacks, ReadResult, SessionInfo };
 
@@ -193,7 +193,7 @@ export class Session {
     });
   }
 
-  async runTraining(args: { wait?: boolean; waitSeconds?: number; cancel?: boolean; runId?: string }, cb: Callbacks = {}) {
+  async runTraining(args: { wait?: boolean; waitSeconds?: number; cancel?: boolean; runId?: string; repeat?: boolean }, cb: Callbacks = {}) {
     const start = await this.lock.run(async () => {
       const { ws, s, ledger, records, executor } = await this.requireSession();
       if (args.cancel) {
@@ -213,7 +213,7 @@ export class Session {
       if (rec && !rec.exit && rec.serverPid !== process.pid && pidAlive(rec.serverPid))
         refuse("run_in_progress", `Run ${rec.id} is in progress in another autoresearch-mcp server (pid ${rec.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
       const head = await this.assertOnBranch(ws, s);
-      await assertRunnable(ws, s, ledger, rec, head);
+      await assertRunnable(ws, s, ledger, rec, head, { repeat: args.repeat });
       let run: RunHandle;
       try {
         run = executor.start(runSpec(ws, head));
@@ -229,7 +229,7 @@ export class Session {
       return { kind: "started" as const, run };
     });
     const o = await this.open();
-    const answer = (rec: RunRecord) => describeRun(o.ws, rec, o.ledger.results().rows, !!o.ledger.loggedLine(rec));
+    const answer = async (rec: RunRecord) => describeRun(o.ws, rec, o.ledger.results().rows, !!o.ledger.loggedLine(rec), rec.exit && this.info ? await proposalFor(o.ws, this.info, o.ledger, rec) : null);
     if (start.kind === "cancel") return answer(await start.run.stop("cancel"));
     if (start.kind === "finished") return answer(start.rec);
     if (args.wait === false) return answer(start.run.record);
@@ -269,39 +269,7 @@ export class Session {
       const { ws, s, ledger, records } = await this.requireSession();
       this.assertNoActiveRun();
       const head = await this.assertOnBranch(ws, s);
-      const rec = records.read();
-      const { facts, rows } = await readHead(ws, s, ledger, rec, head);
-      refuseWith(refusalFor("log", facts));
-      const run = rec!;
-      const description = sanitizeDescription(args.description);
-      if (!description) refuse("bad_description", "The description is empty.", 'Describe the experiment in one line, e.g. "baseline" or "raise LR to 0.04".');
-      const o = outcomeOf(ws, run);
-      const proposal = propose(o, rows, ws.config.metric.goal, ws.config);
-      const status = args.status ?? proposal.status;
-      const best = bestKept(rows, ws.config.metric.goal);
-      if (!overrideAllowed(proposal.status, status, o, best))
-        refuse(
-          "status_refused",
-          `Status "${status}" is not allowed for this run: the server proposes "${proposal.status}"${proposal.reason ? ` (${proposal.reason})` : ""}${o.value !== null ? `, ${ws.config.metric.name} ${o.value.toFixed(6)}` : ""}${best ? ` vs best kept ${best.value.toFixed(6)}` : ""}.`,
-          'Only downgrades are allowed (keep → discard), or keep for an equal value when the change is simpler. Call log_result without "status" to accept the proposal.',
-        );
-      const row = formatRow({ commit: shortHash(head), value: o.value, memoryGb: o.memoryGb, status, description });
-      ledger.append(run, row, crashPoint);
-      await ws.repo.keepReachable(`${s.tag}/${shortHash(head)}`, head).catch(() => undefined);
-      const after = ledger.results();
-      const n = after.rows.length;
-      const fields = row.trimEnd().split("\t");
-      const stall = stallOf(n, after.summary.lastKeep);
-      const crashes = status === "crash" ? await crashesSinceBest(ws.repo, s, head, after.rows, ws.config.metric.goal) : 0;
-      const headKept = rowFor(after.rows, shortHash(head))?.status === "keep";
-      return {
-        line: `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`,
-        row: { commit: fields[0], metric: fields[1], memoryGb: fields[2], status, description: fields[4] },
-        rowNumber: n,
-        newBest: status === "keep",
-        stall,
-        next: nextAfterLog({ status, keptAny: after.summary.keeps.length > 0, headKept, nightOver: nightOverNow(ws, s, n), crashesSinceBest: crashes, timedOut: o.timedOut, stall }),
-      };
+      return logRun(ws, s, ledger, records.read(), head, args, crashPoint);
     });
   }
 
@@ -311,9 +279,9 @@ export class Session {
       this.assertNoActiveRun();
       const head = await this.assertOnBranch(ws, s);
       ledger.require();
-      const { facts, rows } = await readHead(ws, s, ledger, records.read(), head);
+      const { facts, rows, measured } = await readHead(ws, s, ledger, records.read(), head);
       refuseWith(refusalFor("reset", facts));
-      const { best, target, dropped } = await resetBranch(ws, s, rows, head, crashPoint);
+      const { best, target, dropped } = await resetBranch(ws, s, rows, measured, head, crashPoint);
       const left = await ws.repo.status();
       let hash: string | null = null;
       try {

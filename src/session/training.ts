@@ -7,9 +7,11 @@ import { resolveWritable } from "../paths.js";
 import type { ResultRow } from "../results.js";
 import type { RunHandle, RunRecord, RunSpec } from "../executor/executor.js";
 import { interrupted, runOutcome, type RunOutcome } from "../rules/outcome.js";
-import { nightOver, nightOverNext, propose, type Proposal } from "../rules/policy.js";
+import { bestKept, nightOver, nightOverNext, propose, type Proposal } from "../rules/policy.js";
+import { decide, type Decision } from "../rules/noise.js";
+import { noiseSettings } from "./measures.js";
 import type { Workspace } from "../workspace.js";
-import { readHead, type SessionInfo } from "./history.js";
+import { readHead, type HeadView, type SessionInfo } from "./history.js";
 import type { Ledger } from "./ledger.js";
 import { refuseWith, violationRefusal } from "./messages.js";
 import { readiness } from "./setup.js";
@@ -46,7 +48,7 @@ export function waitCap(ws: Workspace, cb: Callbacks): number {
  * What must hold before a run starts: results.tsv readable, nothing but committed code in the
  * work tree, nothing committed outside the editable file, the previous run of HEAD logged.
  */
-export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string): Promise<void> {
+export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string, opts: { repeat?: boolean } = {}): Promise<void> {
   const over = nightOverNow(ws, info, ledger.results().rows.length);
   if (over) refuse("night_over", `No new run: ${over}.`, nightOverNext(over));
   const ready = readiness(ws);
@@ -60,7 +62,7 @@ export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: L
     refuse("dirty_tree", `${ws.config.editable} has uncommitted changes; the code that runs must be the code that is logged.`, "Call commit first (or reset_to_best to drop the changes).");
   }
   if (committed.length) violationRefusal(committed, ws.config.editable);
-  refuseWith(refusalFor("run", (await readHead(ws, info, ledger, rec, head)).facts));
+  refuseWith(refusalFor("run", (await readHead(ws, info, ledger, rec, head)).facts, opts));
 }
 
 /** Why the night is over (stopAt, maxRuns in autoresearch.json), or null. */
@@ -148,8 +150,37 @@ function abortPromise(signal?: AbortSignal): { promise: Promise<boolean>; dispos
   return { promise, dispose: () => signal.removeEventListener("abort", onAbort) };
 }
 
+export interface Judged {
+  proposal: Proposal;
+  /** the noise rule's full decision; null under the strict rule */
+  decision: Decision | null;
+  /** the value the status is compared with, for messages */
+  against: number | null;
+}
+
+/** The proposal for run `rec` of HEAD under the configured rule; `view` is HEAD as readHead saw it. */
+export function judge(ws: Workspace, info: SessionInfo, view: Pick<HeadView, "rows" | "measured" | "key">, rec: RunRecord) {
+  const o = outcomeOf(ws, rec);
+  const settings = noiseSettings(ws.config);
+  const goal = ws.config.metric.goal;
+  if (settings && view.measured && view.key) {
+    const decision = decide({ outcome: o, commit: shortHash(rec.commit), key: view.key, isBase: rec.commit === info.base, rows: view.measured, goal, settings, limits: ws.config });
+    return { o, judged: { proposal: decision, decision, against: decision.against?.mean ?? null } satisfies Judged };
+  }
+  const best = bestKept(view.rows, goal);
+  return { o, judged: { proposal: propose(o, view.rows, goal, ws.config), decision: null, against: best?.value ?? null } satisfies Judged };
+}
+
+/** The proposal for a finished run, whichever commit HEAD is now. */
+export async function proposalFor(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord): Promise<Judged> {
+  const rows = ledger.results().rows;
+  const measured = noiseSettings(ws.config) ? await ledger.measured(info, rows) : null;
+  const key = measured ? await ledger.keys.at(rec.commit, shortHash(rec.commit)) : null;
+  return judge(ws, info, { rows, measured, key }, rec).judged;
+}
+
 /** run_training's answer for a run, running or finished. */
-export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly ResultRow[], logged: boolean) {
+export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly ResultRow[], logged: boolean, judged: Judged | null) {
   const base = { runId: rec.id, commit: shortHash(rec.commit), elapsedSeconds: Math.round(((rec.endedAt ?? Date.now()) - rec.startedAt) / 100) / 10, killAfterSeconds: rec.killAfterSeconds };
   if (!rec.exit) {
     return {
@@ -160,7 +191,7 @@ export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly Result
     };
   }
   const o = outcomeOf(ws, rec);
-  const proposal: Proposal = propose(o, rows, ws.config.metric.goal, ws.config);
+  const proposal: Proposal = judged?.proposal ?? propose(o, rows, ws.config.metric.goal, ws.config);
   const cut = interrupted(rec.exit);
   return {
     ...base,

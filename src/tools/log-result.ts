@@ -5,7 +5,7 @@ export const logResultTool = defineTool({
   name: "log_result",
   title: "Log the result",
   description:
-    "Appends the row for HEAD's last run to results.tsv (commit, metric and memory come from the run; the status is proposed by the server). You may downgrade keep to discard, or keep an equal value when the change is simpler. Returns the [EXP] line and what to do next.",
+    "Appends the row for HEAD's last run to results.tsv (commit, metric and memory come from the run; the status is proposed by the server). You may downgrade keep to discard, or keep an equal value when the change is simpler. Under the noise-aware rule a commit's value is the mean of its runs, a new keep is run once more, and a keep whose mean falls behind is revoked (the branch goes back). Returns the [EXP] line and what to do next.",
   effect: "additive",
   input: {
     description: z.string().max(10_000).describe("One line describing the experiment (tabs and newlines are replaced)."),
@@ -17,6 +17,20 @@ export const logResultTool = defineTool({
     rowNumber: z.number(),
     newBest: z.boolean(),
     stall: z.number(),
+    decision: z
+      .object({
+        kind: z.enum(["baseline", "candidate", "confirmation", "repeat"]),
+        mean: z.number().nullable(),
+        n: z.number(),
+        sigma: z.number().nullable(),
+        against: z.object({ commit: z.string(), mean: z.number(), n: z.number() }).nullable(),
+        revoked: z.boolean(),
+        resetTo: z.string().nullable(),
+        closeCall: z.boolean(),
+      })
+      .optional()
+      .describe("The noise-aware rule's view: the mean of this code's runs, σ, the best it was compared with, a revocation and where the branch went."),
+    due: z.enum(["run_training"]).nullable().describe("run_training when the server wants this commit run again first (the baseline's repeat, a new keep's confirmation)."),
     next: z.string(),
   },
   run: async ({ session }, args) => {

@@ -5,13 +5,14 @@ export const runTrainingTool = defineTool({
   name: "run_training",
   title: "Run training",
   description:
-    "Runs the configured training command on the committed tree (output to run.log, never into context), kills its whole process tree at the hard limit, and returns the parsed metrics or the crash tail. Sends progress while it waits. wait: false returns a run id at once; runId waits for that run; cancel: true stops it.",
+    "Runs the configured training command on the committed tree (output to run.log, never into context), kills its whole process tree at the hard limit, and returns the parsed metrics or the crash tail. Sends progress while it waits. wait: false returns a run id at once; runId waits for that run; cancel: true stops it; repeat: true measures code that already ran once more.",
   effect: "additive",
   input: {
     wait: z.boolean().optional().describe("Wait for the run to end (default true). Without progress support a wait lasts at most 50 s; call again with runId."),
     waitSeconds: z.number().min(0).max(3600).optional().describe("Longest wait in this call, in seconds."),
     runId: z.string().max(100).optional().describe("Wait for (or read) this run instead of starting one."),
     cancel: z.boolean().optional().describe("Stop the run in progress (its whole process tree)."),
+    repeat: z.boolean().optional().describe("Run HEAD's code again although it already ran: a deliberate repeat that counts toward its mean."),
   },
   output: {
     runId: z.string(),

@@ -18,12 +18,26 @@ export const statusTool = defineTool({
     head: z.string().nullable(),
     branch: z.string().nullable(),
     metric: z.string(),
-    best: z.object({ commit: z.string(), metric: z.number(), description: z.string() }).nullable(),
+    best: z
+      .object({ commit: z.string(), metric: z.number().describe("the mean of its runs under the noise-aware rule"), description: z.string(), n: z.number().optional(), stderr: z.number().nullable().optional().describe("σ/√n") })
+      .nullable(),
     baseline: z.object({ commit: z.string(), metric: z.number() }).nullable(),
     improvement: z.number().nullable(),
     counts: z.object({ total: z.number(), keep: z.number(), discard: z.number(), crash: z.number(), other: z.number() }),
     sinceLastKeep: z.number(),
     keepRate: z.number().nullable(),
+    noise: z
+      .object({
+        sigma: z.number().nullable().describe("one run's standard deviation, pooled over every code that ran twice or more"),
+        df: z.number(),
+        experiments: z.number(),
+        kept: z.number(),
+        revoked: z.number(),
+        falseKeepRisk: z.number().nullable().describe("the chance that a kept step is noise, averaged over the kept chain"),
+        plateau: z.object({ sinceLastKeep: z.number(), lastGain: z.number().nullable(), lastGainSigmas: z.number().nullable() }),
+      })
+      .nullable()
+      .describe("the noise-aware rule's numbers; null under the strict rule (noise: false)"),
     lastRows: z.array(row),
     running: z.object({ runId: z.string(), commit: z.string(), elapsedSeconds: z.number(), latest: z.string().nullable() }).nullable(),
     lastRun: z.object({ runId: z.string(), commit: z.string(), endReason: z.string(), logged: z.boolean() }).nullable(),
@@ -39,7 +53,12 @@ export const statusTool = defineTool({
     const lines = [
       r.session ? `Session ${r.session.tag} on ${r.session.branch}, HEAD ${r.head}.` : `No session (branch ${r.branch ?? "detached"}).`,
       `${c.total} experiments: ${c.keep} keep, ${c.discard} discard, ${c.crash} crash; ${r.sinceLastKeep} since the last keep.`,
-      r.best ? `Best ${r.metric} ${r.best.metric.toFixed(6)} at ${r.best.commit} (${r.best.description})${r.improvement !== null ? `, ${r.improvement.toFixed(6)} better than baseline` : ""}.` : "No kept result yet.",
+      r.best
+        ? `Best ${r.metric} ${r.best.metric.toFixed(6)}${r.best.n !== undefined ? `${r.best.stderr != null ? ` ± ${r.best.stderr.toFixed(6)}` : ""} (mean of ${r.best.n} run${r.best.n === 1 ? "" : "s"})` : ""} at ${r.best.commit} (${r.best.description})${r.improvement !== null ? `, ${r.improvement.toFixed(6)} better than baseline` : ""}.`
+        : "No kept result yet.",
+      r.noise
+        ? `Noise: σ ${r.noise.sigma !== null ? r.noise.sigma.toFixed(6) : "not measured yet"}${r.noise.falseKeepRisk !== null ? `, false-keep risk ${(r.noise.falseKeepRisk * 100).toFixed(0)}%` : ""}, ${r.noise.kept} of ${r.noise.experiments} experiments kept${r.noise.revoked ? `, ${r.noise.revoked} revoked` : ""}.`
+        : null,
       r.trajectory.length > 1 ? `Trajectory (keeps): ${r.trajectory.slice(-8).map((t) => `${t.commit} ${t.metric.toFixed(6)} ${t.description}`).join(" → ")}` : null,
       r.keepRate !== null ? `Keep rate ${(r.keepRate * 100).toFixed(0)}%.` : null,
       r.running ? `Running: ${r.running.runId} of ${r.running.commit}, ${r.running.elapsedSeconds} s${r.running.latest ? ` | ${r.running.latest}` : ""}` : null,

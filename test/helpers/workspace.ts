@@ -13,7 +13,11 @@ export function git(dir: string, ...args: string[]): string {
 }
 
 export interface WorkspaceOptions {
-  /** autoresearch.json content; defaults to running the fixture with python3 (a hard limit only a hang reaches) */
+  /**
+   * autoresearch.json content; defaults to running the fixture with python3 (a hard limit only a
+   * hang reaches) under the strict keep rule: these tests are about the other rules, one run per
+   * row. The noise-aware rule (the product's default) has its own tests (test/session/noise.test.ts).
+   */
   config?: Record<string, unknown> | null;
   /** extra files to write and commit (relative path → content) */
   files?: Record<string, string>;
@@ -29,7 +33,7 @@ export function makeWorkspace(opts: WorkspaceOptions = {}): string {
   fs.copyFileSync(path.join(FIXTURES, "prepare.py"), path.join(dir, "prepare.py"));
   fs.writeFileSync(path.join(dir, "pyproject.toml"), '[project]\nname = "fixture"\nversion = "0.1.0"\ndependencies = ["numpy>=1.26"]\n');
   fs.writeFileSync(path.join(dir, ".gitignore"), "__pycache__/\n");
-  const config = opts.config === undefined ? { run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1 } : opts.config;
+  const config = opts.config === undefined ? { run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1, noise: false } : opts.config;
   if (config) fs.writeFileSync(path.join(dir, "autoresearch.json"), JSON.stringify(config, null, 2));
   for (const [rel, content] of Object.entries(opts.files ?? {})) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });

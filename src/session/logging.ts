@@ -1,0 +1,88 @@
+import { refuse } from "../errors.js";
+import { shortHash } from "../git.js";
+import { formatRow, sanitizeDescription, type Status } from "../results.js";
+import type { RunRecord } from "../executor/executor.js";
+import { refusalFor } from "../rules/head-state.js";
+import { noiseOverrideAllowed } from "../rules/noise.js";
+import { bestKept, nextAfterLog, overrideAllowed, stallOf } from "../rules/policy.js";
+import type { Workspace } from "../workspace.js";
+import { crashesSinceBest, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
+import type { Ledger } from "./ledger.js";
+import { refuseWith } from "./messages.js";
+import { judge, nightOverNow } from "./training.js";
+
+/** log_result: the server's proposal for the last run, the row, the run log entry, and a revocation's reset. */
+
+export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string, args: { description: string; status?: Status }, crashPoint: (name: string) => void) {
+  const view = await readHead(ws, s, ledger, rec, head);
+  refuseWith(refusalFor("log", view.facts));
+  const run = rec!;
+  const description = sanitizeDescription(args.description);
+  if (!description) refuse("bad_description", "The description is empty.", 'Describe the experiment in one line, e.g. "baseline" or "raise LR to 0.04".');
+  const { o, judged } = judge(ws, s, view, run);
+  const { proposal, decision } = judged;
+  const status = args.status ?? proposal.status;
+  const allowed = decision ? noiseOverrideAllowed(decision, status) : overrideAllowed(proposal.status, status, o, bestKept(view.rows, ws.config.metric.goal));
+  if (!allowed)
+    refuse(
+      "status_refused",
+      `Status "${status}" is not allowed for this run: the server proposes "${proposal.status}"${proposal.reason ? ` (${proposal.reason})` : ""}${o.value !== null ? `, ${ws.config.metric.name} ${o.value.toFixed(6)}` : ""}${judged.against !== null ? ` vs best kept ${judged.against.toFixed(6)}` : ""}.`,
+      'Only downgrades are allowed (keep → discard), or keep for an equal value when the change is simpler. Call log_result without "status" to accept the proposal.',
+    );
+  // A kept commit logged as anything but keep is taken back, whether the mean or the agent decided it.
+  const revoked = !!decision && (decision.revoked || (decision.wasKept && head !== s.base && status !== "keep"));
+  const note = decision?.revoked ? decision.note : revoked ? "[revoked: downgraded by the agent]" : status === proposal.status ? (decision?.note ?? null) : null;
+  const short = shortHash(head);
+  const row = formatRow({ commit: short, value: o.value, memoryGb: o.memoryGb, status, description: note ? `${description} ${note}` : description });
+  const key = view.key ?? (await ledger.keys.at(head, short));
+  const measuredValue = o.crashed || o.timedOut ? null : o.value;
+  const entry = { session: s.tag, commit: short, oid: head, key, value: measuredValue, memoryGb: o.memoryGb, durationSeconds: run.endedAt ? Math.round((run.endedAt - run.startedAt) / 100) / 10 : null, status, runId: run.id, slot: null, revoked, at: new Date().toISOString() };
+  ledger.append(run, row, crashPoint, entry);
+  await ws.repo.keepReachable(`${s.tag}/${short}`, head).catch(() => undefined);
+  const after = ledger.results();
+  let resetTo: string | null = null;
+  if (revoked) {
+    // The branch goes back to the best of the others; the revoked commit stays reachable under its tag ref.
+    const measured = await ledger.measured(s, after.rows);
+    const { target } = await resetBranch(ws, s, after.rows, measured, head, crashPoint);
+    resetTo = shortHash(target);
+  }
+  const n = after.rows.length;
+  const fields = row.trimEnd().split("\t");
+  const stall = stallOf(n, after.summary.lastKeep);
+  const crashes = status === "crash" && !revoked ? await crashesSinceBest(ws.repo, s, head, after.rows, ws.config.metric.goal) : 0;
+  const headKept = !decision && rowFor(after.rows, short)?.status === "keep";
+  const due = decision?.due && status === "keep" ? decision.due : null;
+  return {
+    line: `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`,
+    row: { commit: fields[0], metric: fields[1], memoryGb: fields[2], status, description: fields[4] },
+    rowNumber: n,
+    newBest: status === "keep" && !decision?.wasKept,
+    stall,
+    ...(decision
+      ? {
+          decision: {
+            kind: decision.kind,
+            mean: decision.mean,
+            n: decision.n,
+            sigma: decision.sigma,
+            against: decision.against,
+            revoked,
+            resetTo,
+            closeCall: decision.closeCall && status === "discard",
+          },
+        }
+      : {}),
+    due: due ? ("run_training" as const) : null,
+    next: nextAfterLog({
+      status,
+      keptAny: after.summary.keeps.length > 0,
+      headKept,
+      nightOver: nightOverNow(ws, s, n),
+      crashesSinceBest: crashes,
+      timedOut: o.timedOut,
+      stall,
+      noise: decision ? { due: due ? { ...due, baseline: head === s.base } : null, revoked, resetTo, closeCall: decision.closeCall && status === "discard", reason: proposal.reason } : undefined,
+    }),
+  };
+}
