@@ -44,7 +44,19 @@ describe("defaults (SPEC §2: fit karpathy/autoresearch as published)", () => {
       env: {},
       python: "python3",
       syntaxCheck: true,
+      noise: { baselineRuns: 2, confirmRuns: 1 },
     });
+  });
+
+  it("noise: false is the strict rule; true or a partial object fill in the repeats; bad values are named", () => {
+    expect(parseConfig({ noise: false }).noise).toBe(false);
+    expect(parseConfig({ noise: true }).noise).toEqual({ baselineRuns: 2, confirmRuns: 1 });
+    expect(parseConfig({ noise: { baselineRuns: 3 } }).noise).toEqual({ baselineRuns: 3, confirmRuns: 1 });
+    expect(parseConfig({ noise: { confirmRuns: 0 } }).noise).toEqual({ baselineRuns: 2, confirmRuns: 0 });
+    expect(() => parseConfig({ noise: { baselineRuns: 0 } })).toThrow(/noise/);
+    expect(() => parseConfig({ noise: { baselineRuns: 1.5 } })).toThrow(/noise/);
+    expect(() => parseConfig({ noise: { sigma: 0.001 } })).toThrow(/noise/);
+    expect(() => parseConfig({ noise: "off" })).toThrow(/noise/);
   });
 
   it("killAfterSeconds defaults to 2 × budgetSeconds", () => {

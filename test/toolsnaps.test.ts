@@ -45,7 +45,7 @@ describe("every tool follows the house rules", () => {
   });
   it("lets no tool choose what is executed or which file is edited", () => {
     const props = (n: string) => Object.keys(tools.find((t) => t.name === n)!.inputSchema.properties ?? {});
-    expect(props("run_training").sort()).toEqual(["cancel", "runId", "wait", "waitSeconds"]);
+    expect(props("run_training").sort()).toEqual(["cancel", "repeat", "runId", "wait", "waitSeconds"]);
     expect(props("apply_patch").sort()).toEqual(["content", "edits", "expectedHash"]);
     expect(props("commit")).toEqual(["description"]);
   });

@@ -5,7 +5,7 @@ export const logResultTool = defineTool({
   name: "log_result",
   title: "Log the result",
   description:
-    "Appends the row for HEAD's last run to results.tsv (commit, metric and memory come from the run; the status is proposed by the server). You may downgrade keep to discard, or keep an equal value when the change is simpler. Under the noise-aware rule a commit's value is the mean of its runs, a new keep is run once more, and a keep whose mean falls behind is revoked (the branch goes back). Returns the [EXP] line and what to do next.",
+    "Appends the row for HEAD's last run to results.tsv (commit, metric and memory come from the run; the server proposes the status, judging a commit by the mean of its runs). You may downgrade keep to discard, or keep an equal value when the change is simpler. due: run_training asks for one more run first; a revoked keep moves the branch back. Returns the [EXP] line and what to do next.",
   effect: "additive",
   input: {
     description: z.string().max(10_000).describe("One line describing the experiment (tabs and newlines are replaced)."),

@@ -16,7 +16,8 @@ export interface WorkspaceOptions {
   /**
    * autoresearch.json content; defaults to running the fixture with python3 (a hard limit only a
    * hang reaches) under the strict keep rule: these tests are about the other rules, one run per
-   * row. The noise-aware rule (the product's default) has its own tests (test/session/noise.test.ts).
+   * row: a config without a "noise" key gets "noise": false. The noise-aware rule (the product's
+   * default) has its own tests (test/session/noise.test.ts), which set "noise" themselves.
    */
   config?: Record<string, unknown> | null;
   /** extra files to write and commit (relative path → content) */
@@ -33,7 +34,8 @@ export function makeWorkspace(opts: WorkspaceOptions = {}): string {
   fs.copyFileSync(path.join(FIXTURES, "prepare.py"), path.join(dir, "prepare.py"));
   fs.writeFileSync(path.join(dir, "pyproject.toml"), '[project]\nname = "fixture"\nversion = "0.1.0"\ndependencies = ["numpy>=1.26"]\n');
   fs.writeFileSync(path.join(dir, ".gitignore"), "__pycache__/\n");
-  const config = opts.config === undefined ? { run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1, noise: false } : opts.config;
+  const given = opts.config === undefined ? { run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1 } : opts.config;
+  const config = given && !("noise" in given) ? { ...given, noise: false } : given;
   if (config) fs.writeFileSync(path.join(dir, "autoresearch.json"), JSON.stringify(config, null, 2));
   for (const [rel, content] of Object.entries(opts.files ?? {})) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });

@@ -54,8 +54,11 @@ describe("autoresearch.json added mid-session", () => {
     fs.writeFileSync(path.join(bin, "uv"), '#!/bin/sh\nshift\nexec python3 "$@"\n', { mode: 0o755 });
     const env = { PATH: `${bin}${path.delimiter}${process.env.PATH}` };
     const { ws, c } = await session({ config: null, env });
+    // No autoresearch.json: the defaults, the noise-aware rule among them (the baseline runs twice).
     await ok(c, "run_training");
-    await ok(c, "log_result", { description: "baseline" });
+    expect((await ok(c, "log_result", { description: "baseline" })).due).toBe("run_training");
+    await ok(c, "run_training");
+    expect((await ok(c, "log_result", { description: "baseline" })).due).toBeNull();
     write(ws, "autoresearch.json", JSON.stringify(config()));
     const msg = await refused(c, "run_training");
     expect(msg).toMatch(/Next: autoresearch\.json is the human's .*git-exclude it \("echo \/autoresearch\.json >> \.git\/info\/exclude"\) and restart the server/);

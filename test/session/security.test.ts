@@ -100,6 +100,9 @@ describe("the server writes nowhere outside the workspace", () => {
         await ok(srv.client, "start_session", { tag: "x" });
         await ok(srv.client, "run_training");
         await ok(srv.client, "log_result", { description: "baseline" });
+        // the default noise-aware rule: the baseline's repeat, logged like any run
+        await ok(srv.client, "run_training");
+        await ok(srv.client, "log_result", { description: "baseline" });
         await ok(srv.client, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.02" }] });
         await ok(srv.client, "commit", { description: "worse" });
         await ok(srv.client, "run_training");
@@ -109,7 +112,7 @@ describe("the server writes nowhere outside the workspace", () => {
         await srv.close();
       }
       expect(fs.readdirSync(parent)).toEqual(["ws"]);
-      const discarded = read(ws, "results.tsv").trim().split("\n")[2].split("\t")[0];
+      const discarded = read(ws, "results.tsv").trim().split("\n")[3].split("\t")[0];
       expect(git(ws, "diff", "--name-only", "master", discarded).trim()).toBe("train.py");
       // every logged experiment stays reachable for `git show <commit>`, also after the reset
       expect(git(ws, "for-each-ref", "--format=%(refname)", "refs/autoresearch-mcp/").trim()).toContain(`refs/autoresearch-mcp/x/${discarded}`);
