@@ -63,7 +63,7 @@ export function headState(f: HeadFacts): HeadState {
 /** What the answer says of a due repeat: which run of how many, and why. */
 export function dueText(d: NonNullable<HeadFacts["repeatDue"]>, head: string): string {
   return d.baseline
-    ? `The baseline has ${d.n} of ${d.wanted} runs: the noise (σ) is measured from its repeats before the first experiment.`
+    ? `The baseline ${head} has ${d.n} of ${d.wanted} runs: the noise (σ) is measured from its repeats before the first experiment.`
     : `${head} was kept on ${d.n} run${d.n === 1 ? "" : "s"}; every new keep is measured ${d.wanted} times before the next idea, and a repeat can take it back.`;
 }
 

@@ -38,6 +38,8 @@ const STATE_FACTS: Record<HeadState, HeadFacts> = {
   second_crash: facts({ status: "crash", run: logged(5), crashesSinceBest: 2 }),
   // the baseline itself crashed and nothing was kept
   baseline_crashed: facts({ status: "crash", run: logged(2), crashesSinceBest: 1, baselinePending: true }),
+  // (noise rule) a new keep with one run: its confirmation comes first
+  repeat_due: facts({ status: "keep", run: logged(3), repeatDue: { n: 1, wanted: 2, baseline: false }, ranBefore: { commit: HEAD, line: 3, value: 0.99, status: "keep", session: "" } }),
 };
 
 const STATES = Object.keys(STATE_FACTS) as HeadState[];
@@ -55,6 +57,7 @@ const EXPECTED: Record<HeadState, Record<Action, string | null>> = {
   fix_pending: { edit: null, commit: null, run: null, log: "no_run", reset: null },
   second_crash: { edit: "second_crash", commit: "second_crash", run: null, log: "already_logged", reset: null },
   baseline_crashed: { edit: "baseline_crashed", commit: "baseline_crashed", run: null, log: "already_logged", reset: null },
+  repeat_due: { edit: "repeat_due", commit: "repeat_due", run: null, log: "already_logged", reset: null },
 };
 
 /** What each refusal tells the agent to call instead. */
@@ -66,6 +69,7 @@ const NEXT_TOOL: Record<string, RegExp> = {
   already_logged: /reset_to_best|apply_patch/,
   baseline_crashed: /Report the reason to the human and stop.*run_training/,
   interrupted: /run_training/,
+  repeat_due: /run_training/,
 };
 
 describe("headState", () => {
@@ -98,8 +102,8 @@ describe("headState", () => {
 describe("refusalFor: every state × every action", () => {
   const table = STATES.flatMap((state) => ACTIONS.map((action) => ({ state, action, code: EXPECTED[state][action] })));
 
-  it("covers all 7 states × 5 actions", () => {
-    expect(table).toHaveLength(35);
+  it("covers all 8 states × 5 actions", () => {
+    expect(table).toHaveLength(40);
   });
 
   it.each(table)("$state / $action → $code", ({ state, action, code }) => {
@@ -196,5 +200,45 @@ describe("a run ended from outside the code (client gone, server died)", () => {
   });
   it.each<Action>(["edit", "commit", "run", "reset"])("does not block %s", (a) => {
     expect(refusalFor(a, f)).toBeNull();
+  });
+});
+
+describe("(noise rule) a due repeat and code that already ran", () => {
+  const ran = { commit: HEAD, line: 4, value: 0.991234, status: "discard", session: "" };
+
+  it.each<{ name: string; f: HeadFacts; state: HeadState }>([
+    { name: "a baseline with 1 of 2 runs", f: facts({ status: "keep", run: logged(2), repeatDue: { n: 1, wanted: 2, baseline: true } }), state: "repeat_due" },
+    { name: "an unlogged repeat wins over the due repeat", f: facts({ status: "keep", run: { id: "r", finished: true, logged: false }, repeatDue: { n: 1, wanted: 2, baseline: false } }), state: "unlogged_run" },
+    { name: "no repeat due: a confirmed keep", f: facts({ status: "keep", run: logged(5), repeatDue: null }), state: "clean" },
+  ])("$name → $state", ({ f, state }) => {
+    expect(headState(f)).toBe(state);
+  });
+
+  it("the baseline's due repeat says why (σ) and which run it is", () => {
+    const r = refusalFor("edit", facts({ status: "keep", run: logged(2), repeatDue: { n: 1, wanted: 2, baseline: true } }))!;
+    expect(r.code).toBe("repeat_due");
+    expect(r.message).toMatch(/baseline a1b2c3d has 1 of 2 runs.*σ/);
+    expect(r.next).toMatch(/^Run it again first: run_training/);
+  });
+
+  it.each<{ name: string; f: HeadFacts; repeat: boolean; code: string | null }>([
+    { name: "a logged discard run again by accident", f: facts({ status: "discard", run: logged(4), ranBefore: ran }), repeat: false, code: "already_run" },
+    { name: "the same, asked for on purpose", f: facts({ status: "discard", run: logged(4), ranBefore: ran }), repeat: true, code: null },
+    { name: "a new commit whose train.py another commit ran", f: facts({ status: null, ranBefore: { ...ran, commit: "0f0f0f0" } }), repeat: false, code: "already_run" },
+    { name: "a due repeat needs no flag", f: facts({ status: "keep", run: logged(3), repeatDue: { n: 1, wanted: 2, baseline: false }, ranBefore: ran }), repeat: false, code: null },
+    { name: "code that never measured a value (a crash) runs again freely", f: facts({ status: "crash", run: logged(4), crashesSinceBest: 1, ranBefore: null }), repeat: false, code: null },
+    { name: "the strict rule knows no earlier runs", f: facts({ status: "discard", run: logged(4) }), repeat: false, code: null },
+  ])("run: $name → $code", ({ f, repeat, code }) => {
+    const r = refusalFor("run", f, { repeat });
+    if (code === null) return expect(r).toBeNull();
+    expect(r?.code).toBe(code);
+    expect(r!.message).toContain("0.991234");
+    expect(r!.next).toMatch(/run_training \{"repeat":true\}/);
+  });
+
+  it("already_run names where the code ran, this commit or another, and another session", () => {
+    expect(refusalFor("run", facts({ status: "discard", run: logged(4), ranBefore: ran }))!.message).toMatch(/^This commit already ran \(row 4: a1b2c3d 0\.991234 discard\)/);
+    expect(refusalFor("run", facts({ ranBefore: { ...ran, commit: "0f0f0f0", session: "nov30" } }))!.message).toMatch(/^This train\.py already ran \(session nov30, row 4: 0f0f0f0 0\.991234 discard\)/);
+    expect(refusalFor("run", facts({ status: "discard", run: logged(4), ranBefore: ran }))!.next).toMatch(/Otherwise reset_to_best/);
   });
 });
