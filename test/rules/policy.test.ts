@@ -234,6 +234,7 @@ describe("overrideAllowed", () => {
 });
 
 describe("nextAfterLog", () => {
+  const Z = { due: null, revoked: false, resetTo: null, closeCall: false, reason: null };
   const WIDEN = /experiments since the last keep: widen the search/;
   type F = Parameters<typeof nextAfterLog>[0];
   const f = (over: Partial<F>): F => ({ status: "discard", keptAny: true, headKept: false, nightOver: null, crashesSinceBest: 0, timedOut: false, stall: 1, ...over });
@@ -255,6 +256,14 @@ describe("nextAfterLog", () => {
     { name: "discard at stall 10: widen", facts: f({ status: "discard", stall: 10 }), says: /^Not kept.* 10 experiments since the last keep/, widen: true },
     { name: "first crash at stall 11: widen", facts: f({ status: "crash", crashesSinceBest: 1, stall: 11 }), says: /^Crashed: .* 11 experiments since the last keep/, widen: true },
     { name: "second crash at stall 25: widen", facts: f({ status: "crash", crashesSinceBest: 2, stall: 25 }), says: /^Crashed again.* 25 experiments/, widen: true },
+    // the noise-aware rule
+    { name: "noise: the baseline's repeat is due", facts: f({ status: "keep", stall: 0, noise: { ...Z, due: { n: 1, wanted: 2, baseline: true } } }), says: /^Baseline run 1 of 2 logged: run_training again .*σ.*log_result \{"description":"baseline"\}/, not: /apply_patch/, widen: false },
+    { name: "noise: a new keep's confirmation is due", facts: f({ status: "keep", stall: 0, noise: { ...Z, due: { n: 1, wanted: 2, baseline: false } } }), says: /^Kept for now on 1 run: .*run_training, then log_result with the same description/, not: /apply_patch/, widen: false },
+    { name: "noise: the night ends before a due confirmation", facts: f({ status: "keep", nightOver: "maxRuns 9 reached: 9 runs logged", noise: { ...Z, due: { n: 1, wanted: 2, baseline: false } } }), says: /night is over/, not: /run_training again|Kept for now/, widen: false },
+    { name: "noise: a revoked keep says why and where the branch went", facts: f({ status: "discard", noise: { ...Z, revoked: true, resetTo: "abc1234", reason: "revoked: mean 0.991000 of 2 runs is behind the best" } }), says: /^Revoked: revoked: mean 0\.991000.*The branch went back to abc1234\. Next idea: apply_patch/, not: /reset_to_best/, widen: false },
+    { name: "noise: a close call offers the repeat", facts: f({ status: "discard", noise: { ...Z, closeCall: true } }), says: /close call.*run_training \{"repeat":true\}.*otherwise reset_to_best/, widen: false },
+    { name: "noise: a plain discard is a discard", facts: f({ status: "discard", noise: Z }), says: /^Not kept: call reset_to_best/, widen: false },
+    { name: "noise: a confirmed keep goes on", facts: f({ status: "keep", stall: 0, noise: Z }), says: /^Kept: .*apply_patch/, widen: false },
   ])("$name", ({ facts, says, not, widen }) => {
     const next = nextAfterLog(facts);
     expect(next).toMatch(says);
