@@ -60,6 +60,9 @@ describe("autoresearch-mcp demo (the scripted agent over stdio)", () => {
     expect(runs[0].key).toMatch(/^sha256:[0-9a-f]{16}$/);
     expect(runs[1].key).toBe(runs[0].key);
     expect(runs[2].key).not.toBe(runs[0].key);
+    // the report says the best as a mean with its standard error
+    expect(fs.readFileSync(path.join(dir, "report.md"), "utf8")).toMatch(/## Noise[\s\S]*- Best: `[0-9a-f]{7}`, val_bpb 0\.905277 ± 0\.000000 \(mean of 2 runs/);
+    expect(fs.readFileSync(path.join(dir, "progress.svg"), "utf8")).toContain('<text class="noise"');
   });
 
   it("refuses to run over a non-empty directory", async () => {

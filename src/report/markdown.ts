@@ -1,6 +1,7 @@
 import { sanitizeDescription, type ResultRow } from "../results.js";
 import { improvement, type Goal } from "../rules/policy.js";
 
+import type { NoiseSummary } from "../rules/noise.js";
 import { summarize } from "./summary.js";
 
 /** report.md: the night in text, for a human and for an agent's final summary. */
@@ -14,6 +15,8 @@ export interface ReportInfo {
   problems: string[];
   /** commit as written in results.tsv → subject of that git commit, where known */
   subjects?: Map<string, string>;
+  /** the noise-aware rule's numbers (null under the strict rule) */
+  noise?: NoiseSummary | null;
 }
 
 /** Text from results.tsv inside a markdown table cell or line: one line, `|` escaped, no HTML. */
@@ -67,6 +70,8 @@ export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
   if (longest.len > 1) out.push(`- Longest stretch without a keep: ${longest.len} experiments (#${longest.end - longest.len + 1}–#${longest.end})`);
   out.push("");
 
+  if (info.noise) out.push(...noiseSection(info.noise, m, goal));
+
   out.push("## Trajectory", "");
   if (s.trajectory.length === 0) out.push("No kept experiment with a value yet.", "");
   else {
@@ -92,4 +97,17 @@ export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
     out.push("");
   }
   return out.join("\n");
+}
+
+/** The noise-aware rule's view: the best as a mean with its standard error, σ, and how much to trust the keeps. */
+function noiseSection(z: NoiseSummary, m: string, goal: Goal): string[] {
+  const out = ["## Noise", ""];
+  out.push(`Each commit is judged by the mean of its runs; every new keep was run again, and a keep whose mean fell behind was revoked.`, "");
+  out.push(`- σ of one run: ${z.sigma !== null ? fmt(z.sigma) : "not measured (no code ran twice)"}${z.df ? ` (pooled over ${z.df} degree${z.df === 1 ? "" : "s"} of freedom)` : ""}`);
+  if (z.best) out.push(`- Best: ${mdCommit(z.best.commit)}, ${m} ${fmt(z.best.mean)}${z.best.stderr !== null ? ` ± ${fmt(z.best.stderr)}` : ""} (mean of ${z.best.n} run${z.best.n === 1 ? "" : "s"} ± σ/√n): ${md(z.best.first.description)}`);
+  if (z.baseline && z.best) out.push(`- Baseline: ${m} ${fmt(z.baseline.mean)} (mean of ${z.baseline.n}); improvement ${fmt(Math.abs(improvement(z.baseline.mean, z.best.mean, goal)))}`);
+  out.push(`- Experiments: ${z.experiments} codes tried, ${z.kept} kept${z.keepRate !== null ? ` (${(z.keepRate * 100).toFixed(1)}%)` : ""}, ${z.revoked} revoked by a repeat`);
+  if (z.falseKeepRisk !== null) out.push(`- False-keep risk: ${(z.falseKeepRisk * 100).toFixed(1)}% per kept step (the chance a step's gain is noise, averaged over the kept chain)`);
+  out.push("");
+  return out;
 }

@@ -5,6 +5,9 @@ import { readResults } from "../results.js";
 import { readJson, writeAtomically } from "../files.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderSvg } from "./svg.js";
+import { summarizeNoise } from "../rules/noise.js";
+import { KeyCache, measuredRows } from "../session/measures.js";
+import { RunLog } from "../session/run-log.js";
 
 /**
  * `autoresearch-mcp report`: report.md and progress.svg from results.tsv (and git for commit
@@ -52,7 +55,13 @@ export async function writeReport(workspace: string): Promise<{ markdown: string
     if (subject) subjects.set(c, tag && subject.startsWith(`${tag}: `) ? subject.slice(tag.length + 2) : subject);
   }
 
-  const info = { metric: config.metric.name, goal: config.metric.goal, tag, branch };
+  // The noise-aware rule's numbers, from results.tsv and the run log as the server reads them.
+  const base = session?.base ?? null;
+  const noise =
+    config.noise !== false && tag && base
+      ? summarizeNoise(await measuredRows({ tag, base, keys: new KeyCache(repo, config.editable), runLog: new RunLog(path.join(ws.stateDir, "runs.jsonl")) }, results.rows), config.metric.goal)
+      : null;
+  const info = { metric: config.metric.name, goal: config.metric.goal, tag, branch, noise };
   const markdown = renderMarkdown(results.rows, { ...info, problems: results.problems, subjects });
   const svg = renderSvg(results.rows, info);
 
@@ -65,7 +74,8 @@ export async function writeReport(workspace: string): Promise<{ markdown: string
   return { markdown: mdPath, svg: svgPath, rows: results.rows.length };
 }
 
-function readSession(file: string): { tag?: string; branch?: string } | null {
+function readSession(file: string): { tag?: string; branch?: string; base?: string } | null {
   const j = readJson<Record<string, unknown>>(file);
-  return j && typeof j === "object" ? { tag: typeof j.tag === "string" ? j.tag : undefined, branch: typeof j.branch === "string" ? j.branch : undefined } : null;
+  const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+  return j && typeof j === "object" ? { tag: str(j.tag), branch: str(j.branch), base: str(j.base) } : null;
 }

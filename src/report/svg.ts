@@ -1,5 +1,6 @@
 import { sanitizeDescription, type ResultRow } from "../results.js";
 import { better, type Goal } from "../rules/policy.js";
+import type { NoiseSummary } from "../rules/noise.js";
 import { summarize, type Summary } from "./summary.js";
 
 /**
@@ -12,6 +13,8 @@ export interface ChartInfo {
   metric: string;
   goal: Goal;
   tag?: string | null;
+  /** the noise-aware rule's numbers: the best as mean ± σ/√n goes under the plot */
+  noise?: NoiseSummary | null;
 }
 
 /** XML text and attribute content: escaped, and without characters XML 1.0 cannot carry. */
@@ -276,6 +279,9 @@ export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
   o.push(`<g class="legend">`, ...items, `</g>`);
   // under the x axis, right-aligned: on the legend's line it would collide with a long legend
   if (unlabelled > 0) o.push(`<text class="unlabelled" x="${right}" y="${H - 14}" text-anchor="end" fill="#777">${unlabelled} kept not labelled (see report.md)</text>`);
+  // under the x axis, left-aligned: the honest number (a mean with its standard error), not the luckiest dot
+  const nb = info.noise?.best;
+  if (nb) o.push(`<text class="noise" x="${left}" y="${H - 14}" fill="#555">${xml(`best ${nb.mean.toFixed(6)}${nb.stderr !== null ? ` ± ${nb.stderr.toFixed(6)}` : ""} (mean of ${nb.n} run${nb.n === 1 ? "" : "s"}), σ ${info.noise!.sigma !== null ? info.noise!.sigma.toFixed(6) : "n/a"}`)}</text>`);
   o.push(`</svg>`, "");
   return o.join("\n");
 }

@@ -8,6 +8,7 @@ import { renderMarkdown } from "../../src/report/markdown.js";
 import { writeReport } from "../../src/report/report.js";
 import { DISCARD_FILL, DISCARD_OPACITY, renderSvg, textWidth } from "../../src/report/svg.js";
 import { parseResults, readResults, type ResultRow } from "../../src/results.js";
+import { summarizeNoise } from "../../src/rules/noise.js";
 import { addWorktree, git, makeWorkspace, porcelain, read, removeWorkspaces, write } from "../helpers/workspace.js";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -522,5 +523,38 @@ describe("writeReport", () => {
     await expect(writeReport(ws)).rejects.toThrow(/report\.md is tracked/);
     expect(read(ws, "report.md")).toBe("mine\n");
     expect(porcelain(ws)).toBe("");
+  });
+});
+
+describe("the noise-aware rule in the report", () => {
+  const rows = parseResults(
+    [
+      "commit\tval_bpb\tmemory_gb\tstatus\tdescription",
+      "a000000\t1.000200\t1.0\tkeep\tbaseline",
+      "a000000\t0.999800\t1.0\tkeep\tbaseline [run 2: mean 1.000000 of 2 runs]",
+      "b111111\t0.950100\t1.0\tkeep\tLR 0.045",
+      "b111111\t0.949900\t1.0\tkeep\tLR 0.045 [run 2: mean 0.950000 of 2 runs]",
+      "c222222\t0.940000\t1.0\tkeep\tlucky",
+      "c222222\t0.964000\t1.0\tdiscard\tlucky [revoked: mean 0.952000 of 2 runs behind b111111 0.950000]",
+    ].join("\n") + "\n",
+  ).rows;
+  const keyOf: Record<string, string> = { a000000: "K0", b111111: "KB", c222222: "KC" };
+  const measured = rows.map((row) => ({ row, key: keyOf[row.commit], value: row.value, revoked: row.description.includes("[revoked") }));
+  const noise = summarizeNoise(measured, "min");
+
+  it("report.md has a Noise section: σ, the best as mean ± σ/√n, keeps, revocations, false-keep risk", () => {
+    const md = renderMarkdown(rows, { metric: "val_bpb", goal: "min", problems: [], noise });
+    const section = md.slice(md.indexOf("## Noise"), md.indexOf("## Trajectory"));
+    expect(section).toContain("- σ of one run: 0.009800 (pooled over 3 degrees of freedom)");
+    expect(section).toMatch(/- Best: `b111111`, val_bpb 0\.950000 ± 0\.006929 \(mean of 2 runs ± σ\/√n\): LR 0\.045/);
+    expect(section).toContain("- Experiments: 2 codes tried, 1 kept (50.0%), 1 revoked by a repeat");
+    expect(section).toMatch(/- False-keep risk: \d+\.\d% per kept step/);
+    expect(renderMarkdown(rows, { metric: "val_bpb", goal: "min", problems: [] })).not.toContain("## Noise");
+  });
+
+  it("progress.svg says the best as a mean with its standard error under the plot", () => {
+    const svg = renderSvg(rows, { metric: "val_bpb", goal: "min", noise });
+    expect(svg).toMatch(/<text class="noise"[^>]*>best 0\.950000 ± 0\.006929 \(mean of 2 runs\), σ 0\.009800<\/text>/);
+    expect(renderSvg(rows, { metric: "val_bpb", goal: "min" })).not.toContain('class="noise"');
   });
 });
