@@ -380,6 +380,14 @@ describe("skills/autoresearch/SKILL.md", () => {
     expect(missing).toEqual([]);
   });
 
+  it("says how the noise-aware rule decides and what the agent does about it (due, revoked, repeat)", () => {
+    expect(text).toMatch(/\*\*mean\*\* `val_bpb`/);
+    expect(text).toMatch(/"due":"run_training"/);
+    expect(text).toMatch(/\*\*revoked\*\*/);
+    expect(text).toMatch(/run_training \{"repeat":true\}/);
+    expect(text).toMatch(/mean ± σ\/√n/);
+  });
+
   it("stays short enough to read at a glance", () => {
     expect(text.split("\n").length).toBeLessThanOrEqual(120);
   });
