@@ -123,6 +123,17 @@ export function bestMean(kept: readonly Kept[], goal: Goal, except?: string): Ke
   return best;
 }
 
+/**
+ * Rows since the last row of a commit that is still kept (stall, #110): a keep that was revoked
+ * later does not reset the count.
+ */
+export function stallOfMeasured(rows: readonly MeasuredRow[]): number {
+  const standing = new Map<string, string>();
+  for (const m of rows) standing.set(m.row.commit, String(m.row.status));
+  for (let i = rows.length - 1; i >= 0; i--) if (rows[i].row.status === "keep" && standing.get(rows[i].row.commit) === "keep") return rows.length - 1 - i;
+  return rows.length;
+}
+
 /** How many runs a commit needs before the next experiment: the baseline's, or a keep's confirmation. */
 export function runsWanted(isBase: boolean, kept: boolean, settings: NoiseSettings): number {
   if (isBase) return settings.baselineRuns;

@@ -8,7 +8,7 @@ import { capList } from "./messages.js";
 import { latestLine, nightOverNow } from "./training.js";
 import { statusNext } from "../rules/advice.js";
 import { readHead } from "./history.js";
-import { summarizeNoise, type NoiseSummary } from "../rules/noise.js";
+import { stallOfMeasured, summarizeNoise, type NoiseSummary } from "../rules/noise.js";
 import { noiseSettings } from "./measures.js";
 
 /** The status tool: the session at a glance, from results.tsv's running summary (nothing walks all rows). */
@@ -36,10 +36,11 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
   const n = Math.max(0, Math.min(args.rows ?? 20, 200));
   const head = await ws.repo.headOid();
   const branch = await ws.repo.currentBranch();
-  const stall = stallOf(rows.length, lastKeep);
+  const measured = info && noiseSettings(config) ? await ledger.measured(info, rows) : null;
+  const stall = measured ? stallOfMeasured(measured) : stallOf(rows.length, lastKeep);
   const rec = d.lastRun?.rec ?? null;
   const next = await nextFor(d, head, branch, rows.length, stall);
-  const z = info && noiseSettings(config) ? summarizeNoise(await ledger.measured(info, rows), goal) : null;
+  const z = measured ? summarizeNoise(measured, goal) : null;
   const noise = z ? noiseView(z, goal, stall) : null;
   return {
     session: info ? { tag: info.tag, branch: info.branch, base: shortHash(info.base) } : null,

@@ -89,7 +89,9 @@ export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger,
     const isBase = head === info.base;
     const due = repeatDue(measured, { commit: short, key, isBase }, settings);
     facts.repeatDue = due ? { ...due, baseline: isBase } : null;
-    const earlier = earlierRunsOf(key, measured, ledger.runs, info.tag).filter((r) => r.value !== null);
+    // A new session's baseline runs whatever earlier sessions ran: a night measures its own start.
+    const baselineStart = isBase && !measured.some((m) => m.key === key);
+    const earlier = baselineStart ? [] : earlierRunsOf(key, measured, ledger.runs, info.tag).filter((r) => r.value !== null);
     const last = earlier[earlier.length - 1];
     facts.ranBefore = last ? { ...last, session: last.session === info.tag ? "" : last.session } : null;
   }

@@ -3,7 +3,7 @@ import { shortHash } from "../git.js";
 import { formatRow, sanitizeDescription, type Status } from "../results.js";
 import type { RunRecord } from "../executor/executor.js";
 import { refusalFor } from "../rules/head-state.js";
-import { noiseOverrideAllowed } from "../rules/noise.js";
+import { noiseOverrideAllowed, stallOfMeasured } from "../rules/noise.js";
 import { bestKept, nextAfterLog, overrideAllowed, stallOf } from "../rules/policy.js";
 import type { Workspace } from "../workspace.js";
 import { crashesSinceBest, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
@@ -49,7 +49,8 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
   }
   const n = after.rows.length;
   const fields = row.trimEnd().split("\t");
-  const stall = stallOf(n, after.summary.lastKeep);
+  const afterMeasured = decision ? await ledger.measured(s, after.rows) : null;
+  const stall = afterMeasured ? stallOfMeasured(afterMeasured) : stallOf(n, after.summary.lastKeep);
   const crashes = status === "crash" && !revoked ? await crashesSinceBest(ws.repo, s, head, after.rows, ws.config.metric.goal) : 0;
   const headKept = !decision && rowFor(after.rows, short)?.status === "keep";
   const due = decision?.due && status === "keep" ? decision.due : null;

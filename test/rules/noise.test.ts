@@ -8,6 +8,7 @@ import {
   pooledSigma,
   repeatDue,
   seriesOf,
+  stallOfMeasured,
   summarizeNoise,
   type DecisionInput,
   type MeasuredRow,
@@ -83,6 +84,17 @@ describe("kept commits and the best mean", () => {
   it("runs of the same code under two commits are one series", () => {
     const rows = [...BASE, r("aaaaaaa", "KA", 0.99, "discard"), r("a2a2a2a", "KA", 0.98, "keep")];
     expect(keptCommits(rows)[1]).toMatchObject({ commit: "a2a2a2a", n: 2, mean: 0.985 });
+  });
+});
+
+describe("stallOfMeasured", () => {
+  it.each<{ name: string; rows: MeasuredRow[]; stall: number }>([
+    { name: "right after a confirmed keep", rows: KEPT_A, stall: 0 },
+    { name: "two discards later", rows: [...KEPT_A, r("c", "KC", 1.01, "discard"), r("d", "KD", 1.02, "discard")], stall: 2 },
+    { name: "a keep revoked later does not reset the count", rows: [...KEPT_A, r("c", "KC", 1.01, "discard"), r("e", "KE", 0.98, "keep"), r("e", "KE", 1.0, "discard", "E [revoked]", true)], stall: 3 },
+    { name: "nothing kept: every row", rows: [r("b", "K0", null, "crash"), r("b", "K0", null, "crash")], stall: 2 },
+  ])("$name → $stall", ({ rows, stall }) => {
+    expect(stallOfMeasured(rows)).toBe(stall);
   });
 });
 

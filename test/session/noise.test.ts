@@ -162,6 +162,35 @@ describe("the noise-aware rule, end to end", () => {
     expect(await refused(c, "run_training")).toMatch(/This train\.py already ran \(row 4: [0-9a-f]{7} 1\.100000 discard\)/);
   });
 
+  it("the best run again on purpose moves its mean; a new session's baseline runs though an earlier night ran that code, and a candidate it ran is named with that night", { timeout: 6 * CALL_MS }, async () => {
+    const { ws, c } = await noisySession([0.0002, -0.0002, 0, 0, 0.0006, 0, 0, 0]);
+    await runAndLog(c, "baseline");
+    await runAndLog(c, "baseline");
+    await candidate(c, "LR = 0.04", "LR = 0.045", "LR 0.045");
+    await runAndLog(c, "LR 0.045");
+    // the confirmed best, once more: a deliberate repeat of HEAD (the best) that keeps it
+    expect(await refused(c, "run_training")).toMatch(/This commit already ran/);
+    const again = await runAndLog(c, "LR 0.045", { repeat: true });
+    expect(again.logged).toMatchObject({ due: null, decision: { kind: "repeat", n: 3, revoked: false } });
+    expect(again.logged.decision.mean).toBeCloseTo(0.9502, 6);
+    expect((await ok(c, "status")).best).toMatchObject({ n: 3 });
+    const d = await candidate(c, "LR = 0.045", "LR = 0.03", "LR 0.03");
+    expect(d.logged.row.status).toBe("discard");
+
+    // the next night: the human moves results.tsv away and starts a new session from master
+    fs.rmSync(path.join(ws, "results.tsv"));
+    git(ws, "checkout", "-q", "master");
+    await ok(c, "start_session", { tag: "night2" });
+    const b = await runAndLog(c, "baseline");
+    expect(b.logged.decision).toMatchObject({ kind: "baseline", n: 1 });
+    await runAndLog(c, "baseline");
+    await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.03" }] });
+    await ok(c, "commit", { description: "LR 0.03" });
+    expect(await refused(c, "run_training")).toMatch(/This train\.py already ran \(session t, row 7: [0-9a-f]{7} 1\.100000 discard\)/);
+    await runAndLog(c, "LR 0.03", { repeat: true });
+    expect(runLog(ws).filter((e) => e.session === "night2")).toHaveLength(3);
+  });
+
   it("noise: false is the strict rule: no repeat asked, no decision block, status without σ", { timeout: 4 * CALL_MS }, async () => {
     const { c } = await noisySession([0, 0], false);
     const b = await runAndLog(c, "baseline");
