@@ -103,6 +103,10 @@ export interface LoggedFacts {
     resetTo: string | null;
     closeCall: boolean;
     reason: string | null;
+    /** which run of the commit this was (a confirmation or repeat that held says so) */
+    kind?: string;
+    mean?: number | null;
+    n?: number;
   };
 }
 
@@ -115,6 +119,8 @@ export function nextAfterLog(f: LoggedFacts): string {
     : `Kept for now on ${z.due.n} run${z.due.n === 1 ? "" : "s"}: every new keep is measured again before the next idea. run_training, then log_result with the same description.`;
   if (!f.keptAny) return BASELINE_CRASHED;
   if (z?.revoked) return `Revoked: ${z.reason ?? "its repeat did not hold"}. The branch went back to ${z.resetTo ?? "the best"}. Next idea: apply_patch.`;
+  if (z && f.status === "keep" && (z.kind === "confirmation" || z.kind === "repeat") && z.mean != null)
+    return `${z.kind === "confirmation" ? "Confirmed" : "Still kept"}: the mean of ${z.n} runs, ${z.mean.toFixed(6)}, is ahead of the best of the others. Next idea: apply_patch.`;
   if (z?.closeCall && f.status === "discard")
     return `Not kept, but a close call (within one standard error of the best): run_training {"repeat":true} measures it again and the mean decides; otherwise reset_to_best and try a different idea.`;
   const next =
