@@ -1,4 +1,6 @@
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
+import { until } from "./procs.js";
+import { CALL_MS } from "./timeouts.js";
 import { startClient, ok, type Started } from "./client.js";
 import { makeWorkspace, removeWorkspaces, type WorkspaceOptions } from "./workspace.js";
 
@@ -39,4 +41,22 @@ export async function experiment(c: Started["client"], old: string, neu: string,
   const run = await ok(c, "run_training");
   const logged = await ok(c, "log_result", { description, ...(status ? { status } : {}) });
   return { run, logged };
+}
+
+/**
+ * Calls a tool on a server that SIGKILLs itself at a crash point (AUTORESEARCH_TEST_CRASH_AT);
+ * resolves when the server is gone. The call ends when the connection closes (the server died),
+ * not after a fixed time: a timeout of a few seconds could give up before a loaded machine
+ * reached the crash point.
+ */
+export async function killedAt(c: Started["client"], srvPid: number, name: string, args: Record<string, unknown>) {
+  await expect(c.callTool({ name, arguments: args }, undefined, { timeout: CALL_MS })).rejects.toThrow(/closed/i);
+  await until(() => {
+    try {
+      process.kill(srvPid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, `the server (pid ${srvPid}) to be gone after its crash point`);
 }

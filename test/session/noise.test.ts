@@ -3,9 +3,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { call, ok, refused, text } from "../helpers/client.js";
-import { restart, session, useSessions } from "../helpers/session.js";
+import { killedAt, restart, session, useSessions } from "../helpers/session.js";
 import { git, headShort, read } from "../helpers/workspace.js";
-import { until } from "../helpers/procs.js";
 import { CALL_MS, RUN_LIMIT_S } from "../helpers/timeouts.js";
 
 // The noise-aware keep rule (the default) through the real server and client: the baseline's
@@ -205,16 +204,7 @@ describe("the noise-aware rule, end to end", () => {
   it("a server killed after the row landed: the run log gets its entry from the intent on restart", { timeout: 4 * CALL_MS }, async () => {
     const { ws, c, srv } = await noisySession([0, 0], undefined, { AUTORESEARCH_TEST_CRASH_AT: "log_result:after-append" });
     await ok(c, "run_training");
-    await expect(c.callTool({ name: "log_result", arguments: { description: "baseline" } }, undefined, { timeout: CALL_MS })).rejects.toThrow(/closed/i);
-    const pid = srv.pid()!;
-    await until(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, "the server to be gone after its crash point");
+    await killedAt(c, srv.pid()!, "log_result", { description: "baseline" });
     expect(fs.existsSync(path.join(ws, ".git", "autoresearch", "runs.jsonl"))).toBe(false);
     const again = await restart(ws);
     const st = await ok(again.c, "status");

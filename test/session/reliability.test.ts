@@ -2,31 +2,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { call, ok, refused, text } from "../helpers/client.js";
-import { experiment, restart, session, useSessions } from "../helpers/session.js";
+import { experiment, killedAt, restart, session, useSessions } from "../helpers/session.js";
 import { git, headShort, porcelain, read, write } from "../helpers/workspace.js";
-import { until } from "../helpers/procs.js";
-import { CALL_MS } from "../helpers/timeouts.js";
 
 useSessions();
 
 const rowsOf = (ws: string) => read(ws, "results.tsv").split("\n").filter(Boolean);
-
-/**
- * Calls a tool on a server that SIGKILLs itself at `point`; resolves when the server is gone. The
- * call ends when the connection closes (the server died), not after a fixed time: a timeout of a
- * few seconds could give up before a loaded machine reached the crash point.
- */
-async function killedAt(c: Awaited<ReturnType<typeof session>>["c"], srvPid: number, name: string, args: Record<string, unknown>) {
-  await expect(c.callTool({ name, arguments: args }, undefined, { timeout: CALL_MS })).rejects.toThrow(/closed/i);
-  await until(() => {
-    try {
-      process.kill(srvPid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, `the server (pid ${srvPid}) to be gone after its crash point`);
-}
 
 describe("the server killed with SIGKILL at each step of a cycle: nothing lost, nothing doubled", () => {
   it("during commit (index written, no commit yet): git stays consistent and the commit can be redone", async () => {
