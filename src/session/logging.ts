@@ -53,7 +53,9 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
   const stall = afterMeasured ? stallOfMeasured(afterMeasured) : stallOf(n, after.summary.lastKeep);
   const crashes = status === "crash" && !revoked ? await crashesSinceBest(ws.repo, s, head, after.rows, ws.config.metric.goal) : 0;
   const headKept = !decision && rowFor(after.rows, short)?.status === "keep";
-  const due = decision?.due && status === "keep" ? decision.due : null;
+  const nightOver = nightOverNow(ws, s, n);
+  // Past the night's end no run starts, so no repeat is due either.
+  const due = decision?.due && status === "keep" && !nightOver ? decision.due : null;
   return {
     line: `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`,
     row: { commit: fields[0], metric: fields[1], memoryGb: fields[2], status, description: fields[4] },
@@ -79,7 +81,7 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
       status,
       keptAny: after.summary.keeps.length > 0,
       headKept,
-      nightOver: nightOverNow(ws, s, n),
+      nightOver,
       crashesSinceBest: crashes,
       timedOut: o.timedOut,
       stall,

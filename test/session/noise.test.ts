@@ -190,6 +190,14 @@ describe("the noise-aware rule, end to end", () => {
     expect(runLog(ws).filter((e) => e.session === "night2")).toHaveLength(3);
   });
 
+  it("at the night's end no repeat is due: the answer says the night is over, in the text and the JSON", { timeout: 4 * CALL_MS }, async () => {
+    const q = noiseQueue(0, 0);
+    const { c } = await session({ train: NOISY, config: { run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1, env: { FIXTURE_NOISE: q }, noise: { baselineRuns: 2 }, maxRuns: 1 } });
+    const b = await runAndLog(c, "baseline");
+    expect(b.logged.due).toBeNull();
+    expect(b.logged.next).toMatch(/^The night is over \(maxRuns 1 reached/);
+  });
+
   it("noise: false is the strict rule: no repeat asked, no decision block, status without σ", { timeout: 4 * CALL_MS }, async () => {
     const { c } = await noisySession([0, 0], false);
     const b = await runAndLog(c, "baseline");
