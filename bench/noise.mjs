@@ -1,0 +1,581 @@
+#!/usr/bin/env node
+// `npm run bench:noise` (writes bench/noise-results.md) or `node bench/noise.mjs --quick` (one
+// night of 12 runs at σ = 3e-4, both rules, writes bench/out/noise-quick.md).
+//
+// A simulation with a known truth, driven through the real server (dist/cli.js serve over stdio,
+// the MCP SDK Client, as bench/bench.mjs does): train.py holds a few numeric knobs, its TRUE
+// val_bpb is a known function of them, and every run adds seeded Gaussian noise of σ. A scripted
+// agent perturbs one knob per experiment and follows the server's decisions. Two keep rules at
+// the same number of runs (maxRuns in autoresearch.json):
+//
+//   strict  "noise": false: keep iff a run is strictly below the best single kept run
+//   noise   the server's default: repeated baseline, σ pooled from repeated commits, a commit's
+//           value is the mean of its runs, a new keep is measured again and revoked (the server
+//           resets the branch) when its mean falls behind the previous best
+//
+// and, per σ and rule: false keeps in the final kept lineage, revocations, the true val_bpb of the
+// final best commit, optimism (the best value status shows minus its truth), runs used.
+//
+//   --nights N      nights per σ and rule (default 12)
+//   --runs N        runs per night, maxRuns (default 40)
+//   --sigmas a,b    noise levels (default 0,0.0003,0.001)
+//   --rules a,b     strict,noise (default both)
+//   --seed N        base seed (default 20240611); night i uses seed + i for both rules
+//   --jobs N        nights run at the same time (default 2)
+//   --quick         1 night × 12 runs at σ = 3e-4, both rules (~30 s)
+//   --out FILE      where the markdown goes
+//   --cli FILE      drive another build of the server (default dist/cli.js)
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import * as lib from "./lib.mjs";
+import { NO_KILL_S, PY, ROOT, WAIT_MS, callTool, cleanupAll, git, leftoverProcesses, makeWorkspace, now, removeWorkspace, sleep, startServer, table, waitUntil } from "./lib.mjs";
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      quick: { type: "boolean" },
+      nights: { type: "string" },
+      runs: { type: "string" },
+      sigmas: { type: "string" },
+      rules: { type: "string" },
+      seed: { type: "string" },
+      jobs: { type: "string" },
+      out: { type: "string" },
+      cli: { type: "string" },
+      python: { type: "string" },
+    },
+  }).values;
+} catch (e) {
+  process.stderr.write(`bench:noise: ${e.message} (see the options at the top of bench/noise.mjs)\n`);
+  process.exit(2);
+}
+const quick = !!args.quick;
+const int = (v, d, name) => {
+  if (v === undefined) return d;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench:noise: --${name} must be a whole number ≥ 1\n`);
+    process.exit(2);
+  }
+  return n;
+};
+const SETTINGS = {
+  nights: int(args.nights, quick ? 1 : 12, "nights"),
+  runs: int(args.runs, quick ? 12 : 40, "runs"),
+  sigmas: (args.sigmas ?? (quick ? "0.0003" : "0,0.0003,0.001")).split(",").map(Number),
+  rules: (args.rules ?? "strict,noise").split(","),
+  seed: int(args.seed, 20240611, "seed"),
+  jobs: int(args.jobs, 2, "jobs"),
+};
+if (SETTINGS.sigmas.some((s) => !(s >= 0))) {
+  process.stderr.write("bench:noise: --sigmas must be numbers ≥ 0\n");
+  process.exit(2);
+}
+if (SETTINGS.rules.some((r) => r !== "strict" && r !== "noise")) {
+  process.stderr.write("bench:noise: --rules takes strict and/or noise\n");
+  process.exit(2);
+}
+if (args.python) PY.cmd = args.python;
+if (args.cli) lib.useCli(args.cli);
+const outFile = path.resolve(args.out ?? (quick ? path.join(ROOT, "bench", "out", "noise-quick.md") : path.join(ROOT, "bench", "noise-results.md")));
+
+const t0 = now();
+const log = (msg) => process.stderr.write(`[noise ${((now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+
+// ------------------------------------------------------------------ the simulated problem
+
+/**
+ * The knobs of train.py and the truth: val_bpb = FLOOR + Σ w·u², u = ln(x/opt) for the
+ * multiplicative knobs and (x − opt)/unit for the additive ones. The start is ~0.0106 above the
+ * floor; BETA2 starts at its optimum (every move of it hurts, most by far less than σ). From the
+ * start about a third of the proposals below truly help, a third change the truth by less than
+ * 3e-4, a third hurt; near the optimum most are tiny or hurt, which is where false keeps come from.
+ */
+const FLOOR = 0.95;
+const KNOBS = [
+  { name: "LR", start: 0.04, opt: 0.055, log: true, w: 0.04 },
+  { name: "WD", start: 0.2, opt: 0.12, log: true, w: 0.008 },
+  { name: "WARMUP", start: 0.05, opt: 0.02, log: false, unit: 0.05, w: 0.004, min: 0.0001 },
+  { name: "DEPTH_SCALE", start: 1.0, opt: 1.25, log: true, w: 0.06 },
+  { name: "BETA2", start: 0.95, opt: 0.95, log: false, unit: 0.05, w: 0.002, max: 0.999 },
+];
+/** The knobs as train.py writes them: `NAME = 0.0400`. */
+const fmtKnob = (v) => v.toFixed(4);
+const knobLine = (k, v) => `${k.name} = ${fmtKnob(v)}`;
+
+function truthOf(values) {
+  let t = FLOOR;
+  KNOBS.forEach((k, i) => {
+    const u = k.log ? Math.log(values[i] / k.opt) : (values[i] - k.opt) / k.unit;
+    t += k.w * u * u;
+  });
+  return t;
+}
+
+function knobsOf(src) {
+  return KNOBS.map((k) => {
+    const m = new RegExp(`^${k.name} = ([0-9.]+)$`, "m").exec(src);
+    if (!m) throw new Error(`train.py has no line "${k.name} = <number>"`);
+    return Number(m[1]);
+  });
+}
+
+const START = KNOBS.map((k) => Number(fmtKnob(k.start)));
+const START_TRUTH = truthOf(START);
+
+/**
+ * train.py: the knobs, the same truth as truthOf, and noise of SIM_SIGMA per RUN (not per
+ * content: two runs of the same code differ), seeded by SIM_SEED and the run's index, which the
+ * counter file SIM_COUNTER (outside the work tree) hands out. Run k of a night gets the same noise
+ * under both rules. Prints karpathy's summary block.
+ */
+function trainPy() {
+  const terms = KNOBS.map((k) => (k.log ? `${k.w} * math.log(${k.name} / ${k.opt}) ** 2` : `${k.w} * ((${k.name} - ${k.opt}) / ${k.unit}) ** 2`));
+  return `"""Simulated training for bench/noise.mjs: val_bpb = a known function of the knobs + noise per run."""
+import math
+import os
+import random
+
+# knobs the agent tunes
+${KNOBS.map((k) => knobLine(k, k.start)).join("\n")}
+
+
+def true_val_bpb():
+    return (
+        ${FLOOR}
+        + ${terms.join("\n        + ")}
+    )
+
+
+def run_index():
+    path = os.environ["SIM_COUNTER"]
+    try:
+        with open(path) as f:
+            n = int(f.read().strip() or 0)
+    except FileNotFoundError:
+        n = 0
+    with open(path, "w") as f:
+        f.write(str(n + 1))
+    return n
+
+
+sigma = float(os.environ.get("SIM_SIGMA", "0"))
+noise = random.Random(f"{os.environ.get('SIM_SEED', '0')}:{run_index()}").gauss(0.0, sigma) if sigma > 0 else 0.0
+val_bpb = true_val_bpb() + noise
+
+print("step 00001 (100.0%) | loss: 1.000000 | remaining: 0s")
+print("---")
+print(f"val_bpb:          {val_bpb:.6f}")
+print("training_seconds: 0.0")
+print("total_seconds:    0.0")
+print("peak_vram_mb:     1024.0")
+print("mfu_percent:      0.00")
+print("total_tokens_M:   0.0")
+print("num_steps:        1")
+print("num_params_M:     0.0")
+print("depth:            8")
+`;
+}
+
+// ------------------------------------------------------------------ the scripted agent
+
+/** mulberry32: a small seeded RNG, the agent's only source of randomness. */
+function rngOf(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Step sizes (in u units: a factor e^±step, or ±step·unit) log-uniform in [STEP_MIN, STEP_MAX]. */
+const STEP_MIN = 0.02;
+const STEP_MAX = 0.5;
+
+/** One idea: a knob, a direction and a size. Never a content this night already ran. */
+function proposeIdea(rng, src, ran) {
+  const values = knobsOf(src);
+  for (let tries = 0; tries < 1000; tries++) {
+    const i = Math.floor(rng() * KNOBS.length);
+    const k = KNOBS[i];
+    const step = Math.exp(Math.log(STEP_MIN) + rng() * (Math.log(STEP_MAX) - Math.log(STEP_MIN)));
+    const sign = rng() < 0.5 ? -1 : 1;
+    let v = k.log ? values[i] * Math.exp(sign * step) : values[i] + sign * step * k.unit;
+    if (k.min !== undefined) v = Math.max(k.min, v);
+    if (k.max !== undefined) v = Math.min(k.max, v);
+    const oldLine = knobLine(k, values[i]);
+    const newLine = knobLine(k, v);
+    if (newLine === oldLine) continue;
+    const next = src.replace(oldLine, newLine);
+    if (ran.has(next)) continue;
+    const verb = sign > 0 ? "raise" : "lower";
+    return { oldLine, newLine, next, description: `${verb} ${k.name} to ${fmtKnob(v)} (from ${fmtKnob(values[i])})` };
+  }
+  throw new Error("no new idea in 1000 draws");
+}
+
+const NIGHT_OVER = /night is over|No new run/i;
+
+/**
+ * One night: a fresh workspace and server, start_session, the baseline, then ideas until the
+ * server says the night is over. Returns what the night's results, git and status say.
+ */
+async function night({ rule, sigma, seed, runs, label }) {
+  const config = {
+    run: [PY.cmd, "train.py"],
+    python: PY.cmd,
+    budgetSeconds: 5,
+    killAfterSeconds: NO_KILL_S,
+    graceSeconds: 1,
+    syntaxCheck: false,
+    maxRuns: runs,
+    // a path relative to the run's cwd (the workspace root), inside .git: outside the work tree,
+    // so no untracked file breaks the single-file rule
+    env: { SIM_SEED: String(seed), SIM_SIGMA: String(sigma), SIM_COUNTER: ".git/sim-run-counter" },
+    ...(rule === "strict" && NOISE_KEY ? { noise: false } : {}),
+  };
+  const t = now();
+  const ws = makeWorkspace({ train: trainPy(), config, name: `noise-${rule}` });
+  const srv = await startServer(ws);
+  const rng = rngOf(seed);
+  const ran = new Set();
+  const awkward = [];
+  const stats = { revocations: 0, due: 0, ideas: 0, resets: 0 };
+  const call = (name, a = {}) => callTool(srv, name, a, { allowError: true });
+  const must = async (name, a = {}) => {
+    const r = await call(name, a);
+    if (r.isError) throw new Error(`${label}: ${name} ${JSON.stringify(a)} refused: ${r.text}`);
+    return r;
+  };
+  try {
+    await must("start_session", { tag: `night${seed}` });
+    /** run_training + log_result, again while the server says a repeat is due. */
+    const measure = async (description) => {
+      for (;;) {
+        const content = fs.readFileSync(path.join(ws, "train.py"), "utf8");
+        let run = await call("run_training", {});
+        if (run.isError && NIGHT_OVER.test(run.text)) return { over: true, log: null };
+        if (run.isError && /already/i.test(run.text)) {
+          awkward.push(`run_training refused a repeat the server itself had asked for: ${run.text.split("\n")[0]}`);
+          run = await call("run_training", { repeat: true });
+        }
+        if (run.isError) throw new Error(`${label}: run_training refused: ${run.text}`);
+        ran.add(content);
+        if (sigma === 0 && run.data.metric !== null && Math.abs(run.data.metric - truthOf(knobsOf(content))) > 1.5e-6)
+          throw new Error(`${label}: at σ = 0 the run gave ${run.data.metric}, the truth is ${truthOf(knobsOf(content))}: train.py and truthOf disagree`);
+        const logged = await must("log_result", { description });
+        const d = logged.data;
+        if (d.decision?.revoked) stats.revocations++;
+        if (d.due === "run_training") {
+          stats.due++;
+          if (NIGHT_OVER.test(d.next ?? "")) awkward.push("log_result said a repeat is due and that the night is over");
+          continue;
+        }
+        return { over: NIGHT_OVER.test(d.next ?? ""), log: d };
+      }
+    };
+    let m = await measure("baseline");
+    while (!m.over) {
+      const src = fs.readFileSync(path.join(ws, "train.py"), "utf8");
+      const idea = proposeIdea(rng, src, ran);
+      stats.ideas++;
+      await must("apply_patch", { edits: [{ old: idea.oldLine, new: idea.newLine }] });
+      await must("commit", { description: idea.description });
+      m = await measure(idea.description);
+      if (m.over || !m.log) break;
+      if (m.log.row.status !== "keep" && !m.log.decision?.revoked) {
+        await must("reset_to_best");
+        stats.resets++;
+      }
+    }
+    const st = (await must("status", { rows: 0 })).data;
+    const rows = fs
+      .readFileSync(path.join(ws, "results.tsv"), "utf8")
+      .split("\n")
+      .slice(1)
+      .filter((l) => l.trim())
+      .map((l) => l.split("\t"));
+    const best = st.best;
+    if (!best) throw new Error(`${label}: status shows no best commit`);
+    const base = st.session.base;
+    const truthAt = (rev) => truthOf(knobsOf(git(ws, "show", `${rev}:train.py`)));
+    // The final kept lineage: the best commit and its first-parent ancestors back to the session's
+    // base (the baseline). Discards and revoked keeps were reset away, so every commit on it is a
+    // keep, compared against its parent (the previous kept commit, the best when it was kept).
+    const chain = git(ws, "rev-list", "--first-parent", `${base}..${best.commit}`).trim().split("\n").filter(Boolean).reverse();
+    const lineage = [base, ...chain].map((c) => ({ commit: c, truth: truthAt(c) }));
+    let falseKeeps = 0;
+    for (let i = 1; i < lineage.length; i++) if (!(lineage[i].truth < lineage[i - 1].truth)) falseKeeps++;
+    const short = (c) => c.slice(0, 7);
+    const trajectory = (st.trajectory ?? []).map((p) => short(p.commit));
+    const lineageShort = lineage.map((l) => short(l.commit));
+    if (trajectory.length && trajectory.join(",") !== lineageShort.join(","))
+      awkward.push(`status.trajectory (${trajectory.join(" ")}) is not the lineage of best (${lineageShort.join(" ")})`);
+    const bestTruth = truthAt(best.commit);
+    const r = {
+      rule,
+      sigma,
+      seed,
+      runsUsed: rows.length,
+      keeps: lineage.length - 1,
+      falseKeeps,
+      revocations: stats.revocations,
+      repeats: stats.due,
+      ideas: stats.ideas,
+      bestTruth,
+      bestShown: best.metric,
+      bestN: best.n ?? 1,
+      optimism: best.metric - bestTruth,
+      noise: st.noise ?? null,
+      awkward,
+      seconds: (now() - t) / 1000,
+    };
+    log(
+      `${label}: ${r.runsUsed} runs, ${r.keeps} keeps (${r.falseKeeps} false)${rule === "noise" ? `, ${r.revocations} revoked` : ""}, best true ${bestTruth.toFixed(6)} shown ${best.metric.toFixed(6)}, ${r.seconds.toFixed(1)} s`,
+    );
+    return r;
+  } finally {
+    await srv.close();
+    removeWorkspace(ws);
+  }
+}
+
+// ------------------------------------------------------------------ does the server know "noise"?
+
+/**
+ * Until the server has the noise rule, "noise" is an unknown field of autoresearch.json (the
+ * config is strict) and the default IS the strict rule. One start_session on a probe workspace
+ * with "noise": false tells which server this is.
+ */
+let NOISE_KEY = true;
+async function probeNoiseKey() {
+  const ws = makeWorkspace({ train: trainPy(), config: { run: [PY.cmd, "train.py"], python: PY.cmd, syntaxCheck: false, noise: false }, name: "noise-probe" });
+  const srv = await startServer(ws);
+  try {
+    const r = await callTool(srv, "start_session", { tag: "probe" }, { allowError: true });
+    if (!r.isError) return true;
+    if (/unknown field.*"noise"/.test(r.text)) return false;
+    throw new Error(`start_session on the probe workspace was refused: ${r.text}`);
+  } finally {
+    await srv.close();
+    removeWorkspace(ws);
+  }
+}
+
+// ------------------------------------------------------------------ statistics and the report
+
+const mean = (v) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
+const sd = (v) => {
+  if (v.length < 2) return NaN;
+  const m = mean(v);
+  return Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1));
+};
+const se = (v) => sd(v) / Math.sqrt(v.length);
+const f6 = (x) => (Number.isFinite(x) ? x.toFixed(6) : "n/a");
+const fe = (x) => (Number.isFinite(x) ? (x === 0 ? "0" : x.toExponential(2)) : "n/a");
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
+const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : "n/a");
+const pm = (v, fmt) => `${fmt(mean(v))}${v.length > 1 ? ` ± ${fmt(se(v))}` : ""}`;
+
+function summarize(results) {
+  const out = [];
+  for (const sigma of SETTINGS.sigmas)
+    for (const rule of SETTINGS.rules) {
+      const rs = results.filter((r) => r.sigma === sigma && r.rule === rule);
+      if (!rs.length) continue;
+      const keeps = rs.reduce((a, r) => a + r.keeps, 0);
+      const fk = rs.reduce((a, r) => a + r.falseKeeps, 0);
+      const opt = rs.map((r) => r.optimism);
+      out.push({
+        sigma,
+        rule,
+        nights: rs.length,
+        runs: rs.map((r) => r.runsUsed),
+        keeps,
+        falseKeeps: fk,
+        falseKeepRate: keeps ? fk / keeps : NaN,
+        revocations: rs.reduce((a, r) => a + r.revocations, 0),
+        repeats: rs.reduce((a, r) => a + r.repeats, 0),
+        ideas: rs.reduce((a, r) => a + r.ideas, 0),
+        bestTruth: rs.map((r) => r.bestTruth),
+        bestN: rs.map((r) => r.bestN),
+        optimism: opt,
+        absOptimism: opt.map(Math.abs),
+        seconds: rs.map((r) => r.seconds),
+      });
+    }
+  return out;
+}
+
+/** The product's goals (the issue): at σ = 3e-4 and at σ = 1e-3, the noise rule against strict. */
+function goals(sum) {
+  const row = (sigma, rule) => sum.find((s) => s.sigma === sigma && s.rule === rule);
+  const lines = [];
+  const check = (name, ok, detail) => lines.push(`| ${name} | ${detail} | ${ok === null ? "n/a" : ok ? "yes" : "**no**"} |`);
+  const s3 = row(3e-4, "strict");
+  const n3 = row(3e-4, "noise");
+  if (s3 && n3) {
+    check("σ=3e-4: false-keep rate ≤ ½ strict's", n3.falseKeepRate <= s3.falseKeepRate / 2, `${pct(n3.falseKeepRate)} vs ${pct(s3.falseKeepRate)}`);
+    check("σ=3e-4: mean \\|optimism\\| ≤ ½ strict's", mean(n3.absOptimism) <= mean(s3.absOptimism) / 2, `${fe(mean(n3.absOptimism))} vs ${fe(mean(s3.absOptimism))}`);
+    check("σ=3e-4: final true val_bpb no worse than strict's", mean(n3.bestTruth) <= mean(s3.bestTruth), `${f6(mean(n3.bestTruth))} vs ${f6(mean(s3.bestTruth))}`);
+  }
+  const s10 = row(1e-3, "strict");
+  const n10 = row(1e-3, "noise");
+  if (s10 && n10) check("σ=1e-3: final true val_bpb better than strict's", mean(n10.bestTruth) < mean(s10.bestTruth), `${f6(mean(n10.bestTruth))} vs ${f6(mean(s10.bestTruth))}`);
+  return lines;
+}
+
+function render(results, meta) {
+  const sum = summarize(results);
+  const head = ["σ", "rule", "nights", "runs/night", "keeps in final lineage", "false keeps", "false-keep rate", "revoked", "final true val_bpb (mean ± se)", "shown − true: mean", "\\|shown − true\\|", "\\|shown − true\\| / σ", "best's runs n"];
+  const rowsOut = sum.map((s) => {
+    const runs = [...new Set(s.runs)];
+    return [
+      s.sigma === 0 ? "0" : fe(s.sigma),
+      s.rule,
+      String(s.nights),
+      runs.length === 1 ? String(runs[0]) : `**${runs.join("/")}**`,
+      String(s.keeps),
+      String(s.falseKeeps),
+      pct(s.falseKeepRate),
+      s.rule === "noise" ? String(s.revocations) : "–",
+      pm(s.bestTruth, f6),
+      fe(mean(s.optimism)),
+      fe(mean(s.absOptimism)),
+      s.sigma > 0 ? f2(mean(s.absOptimism) / s.sigma) : "n/a",
+      f2(mean(s.bestN)),
+    ];
+  });
+  const goalLines = goals(sum);
+  const awkward = [...new Set(results.flatMap((r) => r.awkward))];
+  const noiseStatus = results.find((r) => r.rule === "noise" && r.noise)?.noise;
+  const md = [
+    `# Noise bench: strict keep rule against the noise rule${meta.quick ? " (quick)" : ""}`,
+    "",
+    "`npm run bench:noise` (bench/noise.mjs). A simulated train.py with a known truth, driven through the real",
+    "server over stdio by a scripted agent (one knob perturbed per experiment, the server's proposal accepted,",
+    "a repeat run whenever log_result says one is due, reset_to_best after a discard). Both rules get the same",
+    "nights: the same agent seed and the same noise for run k of a night; they diverge after their first",
+    "different decision.",
+    "",
+    table(head, rowsOut),
+    "",
+    "- **false keep**: a commit in the final kept lineage (the best commit and its first-parent ancestors back",
+    "  to the baseline, which is not counted) whose true val_bpb is not below that of the kept commit before it.",
+    "  Rate = false keeps / keeps, pooled over the nights.",
+    "- **revoked**: keeps the noise rule took back after their confirmation run (the server reset the branch).",
+    "- **final true val_bpb**: the truth of the commit `status` names as best at the end (from its train.py).",
+    `  The baseline's truth is ${f6(START_TRUTH)}, the optimum ${f6(FLOOR)}.`,
+    "- **shown − true**: `status`'s best.metric (the mean of its runs under the noise rule) minus its truth;",
+    "  negative = looks better than it is (goal min).",
+    "- **runs/night**: rows in results.tsv (maxRuns); the same for both rules.",
+    "",
+    ...(goalLines.length ? ["## Goals", "", "| goal | noise vs strict | met |", "|---|---:|---:|", ...goalLines, ""] : []),
+    "## Settings",
+    "",
+    `- nights per σ and rule: ${SETTINGS.nights}; runs per night (maxRuns): ${SETTINGS.runs}; σ: ${SETTINGS.sigmas.join(", ")}`,
+    `- seed: ${SETTINGS.seed} (night i: agent and noise seed ${SETTINGS.seed} + i, for both rules)`,
+    `- truth: ${FLOOR} + Σ w·u²; ${KNOBS.map((k) => `${k.name} start ${fmtKnob(k.start)}, opt ${k.opt}, ${k.log ? "u = ln(x/opt)" : `u = (x − opt)/${k.unit}`}, w ${k.w}`).join("; ")}`,
+    `- ideas: one knob, uniformly; a factor e^±s (multiplicative knobs) or a shift ±s·unit, s log-uniform in [${STEP_MIN}, ${STEP_MAX}]; knobs written with 4 decimals; no content runs twice as a new idea`,
+    `- strict: ${NOISE_KEY ? '`"noise": false`' : "the server had no noise rule yet: its default (no `noise` key) is the strict rule"}; noise: the default (no \`noise\` key)${noiseStatus ? `; status.noise at the end of a night: \`${JSON.stringify(noiseStatus)}\`` : ""}`,
+    `- ${meta.cores} cores, ${meta.jobs} nights at a time, ${(meta.totalMs / 1000).toFixed(0)} s in all (p50 ${f2(meta.p50Night)} s a night); load average ${meta.loadavg.start.map((x) => x.toFixed(2)).join(" ")} at the start, ${meta.loadavg.end.map((x) => x.toFixed(2)).join(" ")} at the end; node ${process.version}; ${meta.date}`,
+    `- processes left behind at the end: ${meta.leftovers}`,
+    ...(awkward.length ? ["", "## Notes from the runs", "", ...awkward.map((a) => `- ${a}`)] : []),
+  ];
+  return { markdown: md.join("\n"), summary: sum };
+}
+
+// ------------------------------------------------------------------ main
+
+let interrupted = false;
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\nbench:noise: ${sig}, cleaning up\n`);
+    void cleanupAll().finally(() => process.exit(130));
+  });
+
+async function pool(tasks, jobs) {
+  const out = new Array(tasks.length);
+  let next = 0;
+  let failed = null;
+  const worker = async () => {
+    while (next < tasks.length && !failed && !interrupted) {
+      const i = next++;
+      try {
+        out[i] = await tasks[i]();
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, worker));
+  if (failed) throw failed;
+  return out;
+}
+
+async function main() {
+  if (!fs.existsSync(lib.CLI)) throw new Error(`${lib.CLI} is missing: run "npm run build" first`);
+  const load0 = os.loadavg();
+  NOISE_KEY = await probeNoiseKey();
+  let rules = SETTINGS.rules;
+  if (!NOISE_KEY) {
+    log('the server does not know "noise" in autoresearch.json yet: its default is the strict rule; running strict only');
+    rules = rules.filter((r) => r === "strict");
+  }
+  const total = SETTINGS.sigmas.length * SETTINGS.nights * rules.length;
+  log(`${total} nights of ${SETTINGS.runs} runs (σ ${SETTINGS.sigmas.join(", ")}; ${rules.join(", ")}; seed ${SETTINGS.seed}; ${SETTINGS.jobs} at a time)`);
+  const tasks = [];
+  let done = 0;
+  for (const sigma of SETTINGS.sigmas)
+    for (let i = 0; i < SETTINGS.nights; i++)
+      for (const rule of rules) {
+        const seed = SETTINGS.seed + i;
+        tasks.push(async () => {
+          const r = await night({ rule, sigma, seed, runs: SETTINGS.runs, label: `σ=${sigma} ${rule} night ${i + 1}/${SETTINGS.nights}` });
+          done++;
+          if (done % 5 === 0 || done === total) log(`${done}/${total} nights done`);
+          return r;
+        });
+      }
+  const results = await pool(tasks, SETTINGS.jobs);
+  await cleanupAll();
+  await waitUntil(() => leftoverProcesses().length === 0, WAIT_MS, 100);
+  const left = leftoverProcesses();
+  const secs = results.map((r) => r.seconds).sort((a, b) => a - b);
+  const meta = {
+    quick,
+    jobs: SETTINGS.jobs,
+    cores: os.cpus().length,
+    totalMs: now() - t0,
+    p50Night: secs[Math.floor((secs.length - 1) / 2)],
+    loadavg: { start: load0, end: os.loadavg() },
+    date: new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC",
+    leftovers: left.length === 0 ? "none" : left.map((p) => `${p.pid} ${p.cmd}`).join(", "),
+  };
+  const { markdown, summary } = render(results, meta);
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, markdown + "\n");
+  const raw = path.join(ROOT, "bench", "out", `${path.basename(outFile, ".md")}.json`);
+  fs.mkdirSync(path.dirname(raw), { recursive: true });
+  fs.writeFileSync(raw, JSON.stringify({ settings: SETTINGS, meta, summary, results }, null, 2));
+  process.stdout.write(markdown + "\n");
+  log(`wrote ${path.relative(process.cwd(), outFile)} (raw data: ${path.relative(process.cwd(), raw)})`);
+  if (left.length) {
+    process.stderr.write(`bench:noise: processes left behind: ${meta.leftovers}\n`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch(async (e) => {
+  process.stderr.write(`bench:noise failed: ${e?.stack ?? e}\n`);
+  await cleanupAll().catch(() => undefined);
+  await sleep(10);
+  process.exit(1);
+});
