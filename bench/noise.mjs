@@ -25,6 +25,9 @@
 //   --quick         1 night × 12 runs at σ = 3e-4, both rules (~30 s)
 //   --out FILE      where the markdown goes
 //   --cli FILE      drive another build of the server (default dist/cli.js)
+//   --noise JSON    the noise rule's "noise" object (default: no key, the server's default),
+//                   e.g. '{"baselineRuns":2,"confirmRuns":2}'
+//   --trace         every run's value, truth, proposal and decision on stderr
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -46,6 +49,8 @@ try {
       out: { type: "string" },
       cli: { type: "string" },
       python: { type: "string" },
+      trace: { type: "boolean" },
+      noise: { type: "string" },
     },
   }).values;
 } catch (e) {
@@ -77,6 +82,15 @@ if (SETTINGS.sigmas.some((s) => !(s >= 0))) {
 if (SETTINGS.rules.some((r) => r !== "strict" && r !== "noise")) {
   process.stderr.write("bench:noise: --rules takes strict and/or noise\n");
   process.exit(2);
+}
+let NOISE_CONFIG = null;
+if (args.noise !== undefined) {
+  try {
+    NOISE_CONFIG = JSON.parse(args.noise);
+  } catch (e) {
+    process.stderr.write(`bench:noise: --noise must be JSON (${e.message})\n`);
+    process.exit(2);
+  }
 }
 if (args.python) PY.cmd = args.python;
 if (args.cli) lib.useCli(args.cli);
@@ -238,6 +252,7 @@ async function night({ rule, sigma, seed, runs, label }) {
     // so no untracked file breaks the single-file rule
     env: { SIM_SEED: String(seed), SIM_SIGMA: String(sigma), SIM_COUNTER: ".git/sim-run-counter" },
     ...(rule === "strict" && NOISE_KEY ? { noise: false } : {}),
+    ...(rule === "noise" && NOISE_CONFIG !== null ? { noise: NOISE_CONFIG } : {}),
   };
   const t = now();
   const ws = makeWorkspace({ train: trainPy(), config, name: `noise-${rule}` });
@@ -270,6 +285,10 @@ async function night({ rule, sigma, seed, runs, label }) {
           throw new Error(`${label}: at σ = 0 the run gave ${run.data.metric}, the truth is ${truthOf(knobsOf(content))}: train.py and truthOf disagree`);
         const logged = await must("log_result", { description });
         const d = logged.data;
+        if (args.trace) {
+          const dec = d.decision ? ` ${d.decision.kind} mean ${d.decision.mean?.toFixed(6)} n ${d.decision.n} σ ${d.decision.sigma?.toFixed(6) ?? "-"}${d.decision.against ? ` vs ${d.decision.against.commit} ${d.decision.against.mean.toFixed(6)}/${d.decision.against.n}` : ""}${d.decision.revoked ? ` REVOKED → ${d.decision.resetTo}` : ""}${d.decision.closeCall ? " close" : ""}` : "";
+          log(`${label} #${d.rowNumber} ${d.row.commit} ${d.row.metric} (true ${truthOf(knobsOf(content)).toFixed(6)}) ${d.row.status}${dec}${d.due ? ` due ${d.due}` : ""} | ${d.row.description}`);
+        }
         if (d.decision?.revoked) stats.revocations++;
         if (d.due === "run_training") {
           stats.due++;
@@ -414,8 +433,14 @@ function summarize(results) {
 }
 
 /** The product's goals (the issue): at σ = 3e-4 and at σ = 1e-3, the noise rule against strict. */
-function goals(sum) {
+function goals(sum, results) {
   const row = (sigma, rule) => sum.find((s) => s.sigma === sigma && s.rule === rule);
+  // final truth, noise minus strict, night by night (the same seeds): mean ± se
+  const paired = (sigma) => {
+    const strict = new Map(results.filter((r) => r.sigma === sigma && r.rule === "strict").map((r) => [r.seed, r.bestTruth]));
+    const d = results.filter((r) => r.sigma === sigma && r.rule === "noise" && strict.has(r.seed)).map((r) => r.bestTruth - strict.get(r.seed));
+    return d.length ? `; night by night ${pm(d, fe)}` : "";
+  };
   const lines = [];
   const check = (name, ok, detail) => lines.push(`| ${name} | ${detail} | ${ok === null ? "n/a" : ok ? "yes" : "**no**"} |`);
   const s3 = row(3e-4, "strict");
@@ -423,11 +448,11 @@ function goals(sum) {
   if (s3 && n3) {
     check("σ=3e-4: false-keep rate ≤ ½ strict's", n3.falseKeepRate <= s3.falseKeepRate / 2, `${pct(n3.falseKeepRate)} vs ${pct(s3.falseKeepRate)}`);
     check("σ=3e-4: mean \\|optimism\\| ≤ ½ strict's", mean(n3.absOptimism) <= mean(s3.absOptimism) / 2, `${fe(mean(n3.absOptimism))} vs ${fe(mean(s3.absOptimism))}`);
-    check("σ=3e-4: final true val_bpb no worse than strict's", mean(n3.bestTruth) <= mean(s3.bestTruth), `${f6(mean(n3.bestTruth))} vs ${f6(mean(s3.bestTruth))}`);
+    check("σ=3e-4: final true val_bpb no worse than strict's", mean(n3.bestTruth) <= mean(s3.bestTruth), `${f6(mean(n3.bestTruth))} vs ${f6(mean(s3.bestTruth))}${paired(3e-4)}`);
   }
   const s10 = row(1e-3, "strict");
   const n10 = row(1e-3, "noise");
-  if (s10 && n10) check("σ=1e-3: final true val_bpb better than strict's", mean(n10.bestTruth) < mean(s10.bestTruth), `${f6(mean(n10.bestTruth))} vs ${f6(mean(s10.bestTruth))}`);
+  if (s10 && n10) check("σ=1e-3: final true val_bpb better than strict's", mean(n10.bestTruth) < mean(s10.bestTruth), `${f6(mean(n10.bestTruth))} vs ${f6(mean(s10.bestTruth))}${paired(1e-3)}`);
   return lines;
 }
 
@@ -452,9 +477,15 @@ function render(results, meta) {
       f2(mean(s.bestN)),
     ];
   });
-  const goalLines = goals(sum);
+  const goalLines = goals(sum, results);
   const awkward = [...new Set(results.flatMap((r) => r.awkward))];
-  const noiseStatus = results.find((r) => r.rule === "noise" && r.noise)?.noise;
+  // σ as the server pooled it (status.noise.sigma at the end of each noise night), against the true σ
+  const sigmaSeen = SETTINGS.sigmas
+    .map((sigma) => {
+      const v = results.filter((r) => r.sigma === sigma && r.rule === "noise" && Number.isFinite(r.noise?.sigma)).map((r) => r.noise.sigma);
+      return v.length ? `σ ${sigma}: ${pm(v, fe)}` : null;
+    })
+    .filter(Boolean);
   const md = [
     `# Noise bench: strict keep rule against the noise rule${meta.quick ? " (quick)" : ""}`,
     "",
@@ -483,7 +514,8 @@ function render(results, meta) {
     `- seed: ${SETTINGS.seed} (night i: agent and noise seed ${SETTINGS.seed} + i, for both rules)`,
     `- truth: ${FLOOR} + Σ w·u²; ${KNOBS.map((k) => `${k.name} start ${fmtKnob(k.start)}, opt ${k.opt}, ${k.log ? "u = ln(x/opt)" : `u = (x − opt)/${k.unit}`}, w ${k.w}`).join("; ")}`,
     `- ideas: one knob, uniformly; a factor e^±s (multiplicative knobs) or a shift ±s·unit, s log-uniform in [${STEP_MIN}, ${STEP_MAX}]; knobs written with 4 decimals; no content runs twice as a new idea`,
-    `- strict: ${NOISE_KEY ? '`"noise": false`' : "the server had no noise rule yet: its default (no `noise` key) is the strict rule"}; noise: the default (no \`noise\` key)${noiseStatus ? `; status.noise at the end of a night: \`${JSON.stringify(noiseStatus)}\`` : ""}`,
+    `- strict: ${NOISE_KEY ? '`"noise": false`' : "the server had no noise rule yet: its default (no `noise` key) is the strict rule"}; noise: ${NOISE_CONFIG !== null ? `\`"noise": ${JSON.stringify(NOISE_CONFIG)}\`` : "the default (no `noise` key)"}`,
+    ...(sigmaSeen.length ? [`- σ the server pooled (status.noise.sigma at the end of a night, mean ± se over nights): ${sigmaSeen.join("; ")}`] : []),
     `- ${meta.cores} cores, ${meta.jobs} nights at a time, ${(meta.totalMs / 1000).toFixed(0)} s in all (p50 ${f2(meta.p50Night)} s a night); load average ${meta.loadavg.start.map((x) => x.toFixed(2)).join(" ")} at the start, ${meta.loadavg.end.map((x) => x.toFixed(2)).join(" ")} at the end; node ${process.version}; ${meta.date}`,
     `- processes left behind at the end: ${meta.leftovers}`,
     ...(awkward.length ? ["", "## Notes from the runs", "", ...awkward.map((a) => `- ${a}`)] : []),
