@@ -343,6 +343,8 @@ async function night({ rule, sigma, seed, runs, label }) {
       seed,
       runsUsed: rows.length,
       keeps: lineage.length - 1,
+      // true change of each kept step (negative = a real improvement), for the raw data
+      steps: lineage.slice(1).map((l, i) => l.truth - lineage[i].truth),
       falseKeeps,
       revocations: stats.revocations,
       repeats: stats.due,
@@ -419,6 +421,8 @@ function summarize(results) {
         keeps,
         falseKeeps: fk,
         falseKeepRate: keeps ? fk / keeps : NaN,
+        // what the false keeps cost, per night: the sum of their true changes (all ≥ 0)
+        falseKeepCost: rs.map((r) => r.steps.filter((x) => x >= 0).reduce((a, b) => a + b, 0)),
         revocations: rs.reduce((a, r) => a + r.revocations, 0),
         repeats: rs.reduce((a, r) => a + r.repeats, 0),
         ideas: rs.reduce((a, r) => a + r.ideas, 0),
@@ -458,7 +462,7 @@ function goals(sum, results) {
 
 function render(results, meta) {
   const sum = summarize(results);
-  const head = ["σ", "rule", "nights", "runs/night", "keeps in final lineage", "false keeps", "false-keep rate", "revoked", "final true val_bpb (mean ± se)", "shown − true: mean", "\\|shown − true\\|", "\\|shown − true\\| / σ", "best's runs n"];
+  const head = ["σ", "rule", "nights", "runs/night", "keeps in final lineage", "false keeps", "false-keep rate", "false keeps' true cost / night", "revoked", "final true val_bpb (mean ± se)", "shown − true: mean", "\\|shown − true\\|", "\\|shown − true\\| / σ", "best's runs n"];
   const rowsOut = sum.map((s) => {
     const runs = [...new Set(s.runs)];
     return [
@@ -469,6 +473,7 @@ function render(results, meta) {
       String(s.keeps),
       String(s.falseKeeps),
       pct(s.falseKeepRate),
+      fe(mean(s.falseKeepCost)),
       s.rule === "noise" ? String(s.revocations) : "–",
       pm(s.bestTruth, f6),
       fe(mean(s.optimism)),
@@ -499,7 +504,8 @@ function render(results, meta) {
     "",
     "- **false keep**: a commit in the final kept lineage (the best commit and its first-parent ancestors back",
     "  to the baseline, which is not counted) whose true val_bpb is not below that of the kept commit before it.",
-    "  Rate = false keeps / keeps, pooled over the nights.",
+    "  Rate = false keeps / keeps, pooled over the nights. Their true cost: the sum of their true changes in a",
+    "  night (a false keep of a truly tiny change costs little, one that truly hurts costs more).",
     "- **revoked**: keeps the noise rule took back after their confirmation run (the server reset the branch).",
     "- **final true val_bpb**: the truth of the commit `status` names as best at the end (from its train.py).",
     `  The baseline's truth is ${f6(START_TRUTH)}, the optimum ${f6(FLOOR)}.`,

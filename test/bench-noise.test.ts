@@ -43,10 +43,10 @@ describe("bench:noise --quick", () => {
       expect(r.code, r.stderr.slice(-3000)).toBe(0);
       const md = fs.readFileSync(out, "utf8");
       expect(r.stdout).toContain(md.trim());
-      expect(md).toMatch(/^\| σ \| rule \| nights \| runs\/night \| keeps in final lineage \| false keeps \| false-keep rate \| revoked \|/m);
-      // σ, rule, nights, runs/night, keeps, false keeps, rate, revoked (– for strict), final true, optimism ×3, n
+      expect(md).toMatch(/^\| σ \| rule \| nights \| runs\/night \| keeps in final lineage \| false keeps \| false-keep rate \| false keeps' true cost \/ night \| revoked \|/m);
+      // σ, rule, nights, runs/night, keeps, false keeps, rate, their cost, revoked (– for strict), final true, optimism ×3, n
       const row = (rule: string, revoked: string) =>
-        new RegExp(String.raw`^\| 3\.00e-4 \| ${rule} \| 1 \| 12 \| \d+ \| \d+ \| ${NUM} \| ${revoked} \| 0\.9\d{5} \| ${NUM} \| ${NUM} \| ${NUM} \| ${NUM} \|$`, "m");
+        new RegExp(String.raw`^\| 3\.00e-4 \| ${rule} \| 1 \| 12 \| \d+ \| \d+ \| ${NUM} \| ${NUM} \| ${revoked} \| 0\.9\d{5} \| ${NUM} \| ${NUM} \| ${NUM} \| ${NUM} \|$`, "m");
       expect(md).toMatch(row("strict", "–"));
       expect(md).toMatch(row("noise", String.raw`\d+`));
       expect(md).toContain("## Goals");
