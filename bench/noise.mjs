@@ -9,9 +9,9 @@
 // the same number of runs (maxRuns in autoresearch.json):
 //
 //   strict  "noise": false: keep iff a run is strictly below the best single kept run
-//   noise   the server's default: repeated baseline, σ pooled from repeated commits, a commit's
-//           value is the mean of its runs, a new keep is measured again and revoked (the server
-//           resets the branch) when its mean falls behind the previous best
+//   noise   "noise": true (the server's default settings): repeated baseline, σ pooled from
+//           repeated commits, a commit's value is the mean of its runs, a new keep is measured
+//           again and revoked (the server resets the branch) when its mean falls behind the best
 //
 // and, per σ and rule: false keeps in the final kept lineage, revocations, the true val_bpb of the
 // final best commit, optimism (the best value status shows minus its truth), runs used.
@@ -252,7 +252,8 @@ async function night({ rule, sigma, seed, runs, label }) {
     // so no untracked file breaks the single-file rule
     env: { SIM_SEED: String(seed), SIM_SIGMA: String(sigma), SIM_COUNTER: ".git/sim-run-counter" },
     ...(rule === "strict" && NOISE_KEY ? { noise: false } : {}),
-    ...(rule === "noise" && NOISE_CONFIG !== null ? { noise: NOISE_CONFIG } : {}),
+    // true: the server's default settings (lib's makeWorkspace pins the strict rule where the key is absent)
+    ...(rule === "noise" ? { noise: NOISE_CONFIG ?? true } : {}),
   };
   const t = now();
   const ws = makeWorkspace({ train: trainPy(), config, name: `noise-${rule}` });
@@ -321,6 +322,8 @@ async function night({ rule, sigma, seed, runs, label }) {
       .map((l) => l.split("\t"));
     const best = st.best;
     if (!best) throw new Error(`${label}: status shows no best commit`);
+    // status.noise is null under the strict rule: a night under the wrong rule would compare nothing
+    if (NOISE_KEY && (rule === "noise") !== (st.noise != null)) throw new Error(`${label}: status.noise is ${JSON.stringify(st.noise)}: the server did not run the ${rule} rule`);
     const base = st.session.base;
     const truthAt = (rev) => truthOf(knobsOf(git(ws, "show", `${rev}:train.py`)));
     // The final kept lineage: the best commit and its first-parent ancestors back to the session's
@@ -520,7 +523,7 @@ function render(results, meta) {
     `- seed: ${SETTINGS.seed} (night i: agent and noise seed ${SETTINGS.seed} + i, for both rules)`,
     `- truth: ${FLOOR} + Σ w·u²; ${KNOBS.map((k) => `${k.name} start ${fmtKnob(k.start)}, opt ${k.opt}, ${k.log ? "u = ln(x/opt)" : `u = (x − opt)/${k.unit}`}, w ${k.w}`).join("; ")}`,
     `- ideas: one knob, uniformly; a factor e^±s (multiplicative knobs) or a shift ±s·unit, s log-uniform in [${STEP_MIN}, ${STEP_MAX}]; knobs written with 4 decimals; no content runs twice as a new idea`,
-    `- strict: ${NOISE_KEY ? '`"noise": false`' : "the server had no noise rule yet: its default (no `noise` key) is the strict rule"}; noise: ${NOISE_CONFIG !== null ? `\`"noise": ${JSON.stringify(NOISE_CONFIG)}\`` : "the default (no `noise` key)"}`,
+    `- strict: ${NOISE_KEY ? '`"noise": false`' : "the server had no noise rule yet: its default (no `noise` key) is the strict rule"}; noise: ${NOISE_CONFIG !== null ? `\`"noise": ${JSON.stringify(NOISE_CONFIG)}\`` : '`"noise": true` (the server\'s default settings, as with no `noise` key)'}`,
     ...(sigmaSeen.length ? [`- σ the server pooled (status.noise.sigma at the end of a night, mean ± se over nights): ${sigmaSeen.join("; ")}`] : []),
     `- ${meta.cores} cores, ${meta.jobs} nights at a time, ${(meta.totalMs / 1000).toFixed(0)} s in all (p50 ${f2(meta.p50Night)} s a night); load average ${meta.loadavg.start.map((x) => x.toFixed(2)).join(" ")} at the start, ${meta.loadavg.end.map((x) => x.toFixed(2)).join(" ")} at the end; node ${process.version}; ${meta.date}`,
     `- processes left behind at the end: ${meta.leftovers}`,
