@@ -41,7 +41,8 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
   const rec = d.lastRun?.rec ?? null;
   const next = await nextFor(d, head, branch, rows.length, stall);
   const z = measured ? summarizeNoise(measured, goal) : null;
-  const noise = z ? noiseView(z, goal, stall) : null;
+  const settings = noiseSettings(config);
+  const noise = z && settings ? { settings, ...noiseView(z, goal, stall) } : null;
   return {
     session: info ? { tag: info.tag, branch: info.branch, base: shortHash(info.base) } : null,
     head: head ? shortHash(head) : null,
