@@ -49,13 +49,17 @@ export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
   out.push(`- Experiments: ${rows.length} (${parts.join(", ")})`);
   const finished = c.keep + c.discard;
   out.push(`- Keep rate: ${pct(c.keep, rows.length)} (${c.keep} of ${rows.length}${finished ? `; ${pct(c.keep, finished)} of the ${finished} that were not crashes` : ""})`);
-  const { best, baseline } = s;
-  if (best) out.push(`- Best: ${mdCommit(best.row.commit)} (#${best.n}), ${m} ${fmt(best.row.value)}: ${md(best.row.description) || "(no description)"}`);
+  // Under the noise rule the best and the baseline are commits' means (revoked keeps are out).
+  const z = info.noise;
+  const best = z ? (z.best ? { n: rows.indexOf(z.best.first) + 1, commit: z.best.commit, value: z.best.mean, description: z.best.first.description, runs: z.best.n } : null) : s.best ? { n: s.best.n, commit: s.best.row.commit, value: s.best.row.value, description: s.best.row.description, runs: 1 } : null;
+  const baseline = z ? (z.baseline ? { n: 1, commit: z.baseline.commit, value: z.baseline.mean, runs: z.baseline.n } : null) : s.baseline ? { n: s.baseline.n, commit: s.baseline.row.commit, value: s.baseline.row.value, runs: 1 } : null;
+  const of = (runs: number) => (z ? ` (mean of ${runs} run${runs === 1 ? "" : "s"})` : "");
+  if (best) out.push(`- Best: ${mdCommit(best.commit)} (#${best.n}), ${m} ${fmt(best.value)}${of(best.runs)}: ${md(best.description) || "(no description)"}`);
   else out.push(`- Best: none yet (no kept row with a ${m} value)`);
-  if (baseline) out.push(`- Baseline: ${mdCommit(baseline.row.commit)} (#${baseline.n}), ${m} ${fmt(baseline.row.value)}`);
+  if (baseline) out.push(`- Baseline: ${mdCommit(baseline.commit)} (#${baseline.n}), ${m} ${fmt(baseline.value)}${of(baseline.runs)}`);
   if (best && baseline) {
-    const gain = improvement(baseline.row.value, best.row.value, goal);
-    const rel = baseline.row.value !== 0 ? ` (${((100 * gain) / Math.abs(baseline.row.value)).toFixed(2)}%)` : "";
+    const gain = improvement(baseline.value, best.value, goal);
+    const rel = baseline.value !== 0 ? ` (${((100 * gain) / Math.abs(baseline.value)).toFixed(2)}%)` : "";
     out.push(`- Improvement over baseline: ${fmt(Math.abs(gain))}${rel} ${(gain >= 0) === (goal === "min") ? "lower" : "higher"}${gain < 0 ? " (worse than the baseline)" : ""}`);
   }
   const lastKeep = rows.map((r) => r.status).lastIndexOf("keep");
@@ -73,11 +77,15 @@ export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
   if (info.noise) out.push(...noiseSection(info.noise, m, goal));
 
   out.push("## Trajectory", "");
-  if (s.trajectory.length === 0) out.push("No kept experiment with a value yet.", "");
+  // Under the noise rule: the kept chain, one line per commit with its mean (a revoked keep is not in it).
+  const trajectory = z
+    ? z.lineage.map((k, i, all) => ({ n: rows.indexOf(k.first) + 1, row: { ...k.first, value: k.mean }, gain: i ? improvement(all[i - 1].mean, k.mean, goal) : null }))
+    : s.trajectory;
+  if (trajectory.length === 0) out.push("No kept experiment with a value yet.", "");
   else {
-    out.push(`Kept experiments in order; gain is the change from the previous kept one (positive = better).`, "");
+    out.push(`Kept ${z ? "commits" : "experiments"} in order${z ? " (each value the mean of its runs)" : ""}; gain is the change from the previous kept one (positive = better).`, "");
     out.push(`| # | commit | ${m} | gain | description |`, "|---:|---|---:|---:|---|");
-    for (const t of s.trajectory) {
+    for (const t of trajectory) {
       const subject = info.subjects?.get(t.row.commit);
       // The server's commit subject is "<tag>: <description>"; show it only when it says more.
       const extra = subject && subject.trim() !== t.row.description.trim() ? ` (commit: ${md(subject)})` : "";

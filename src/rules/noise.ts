@@ -1,6 +1,6 @@
 import type { ResultRow, Status } from "../results.js";
 import type { RunOutcome } from "./outcome.js";
-import { asLogged, better, type Goal, type Proposal, type RunLimits, propose } from "./policy.js";
+import { asLogged, better, CRASHES_PER_IDEA, type Goal, type Proposal, type RunLimits, propose } from "./policy.js";
 
 /**
  * The noise-aware keep rule, pure (SPEC §9). val_bpb is noisy run to run, so:
@@ -75,11 +75,23 @@ export function pooledSigma(series: Iterable<Series>): Sigma {
   return df ? { sigma: Math.sqrt(ss / df), df } : { sigma: null, df: 0 };
 }
 
-/** A commit's standing: its last row says what it is now (a revocation is a later discard row). */
+/**
+ * Each commit's standing: its last row says what it is, except that a kept commit stays kept
+ * until a row revokes it. A repeat that failed (a crash of the baseline's repeat, a flake) or a
+ * discard row an older server wrote for a repeat of a keep (#560) takes nothing back.
+ */
+export function standings(rows: readonly MeasuredRow[]): Map<string, MeasuredRow> {
+  const out = new Map<string, MeasuredRow>();
+  for (const m of rows) {
+    const cur = out.get(m.row.commit);
+    if (cur?.row.status === "keep" && m.row.status !== "keep" && !m.revoked) continue;
+    out.set(m.row.commit, m);
+  }
+  return out;
+}
+
 export function standingOf(rows: readonly MeasuredRow[], commit: string): MeasuredRow | null {
-  let last: MeasuredRow | null = null;
-  for (const m of rows) if (m.row.commit === commit) last = m;
-  return last;
+  return standings(rows).get(commit) ?? null;
 }
 
 export interface Kept {
@@ -96,16 +108,14 @@ export interface Kept {
 /** Commits whose standing is keep, in the order they were first kept, with their means. */
 export function keptCommits(rows: readonly MeasuredRow[]): Kept[] {
   const series = seriesOf(rows);
-  const last = new Map<string, MeasuredRow>();
   const firstKeep = new Map<string, number>();
   const first = new Map<string, ResultRow>();
   rows.forEach((m, i) => {
-    last.set(m.row.commit, m);
     if (!first.has(m.row.commit)) first.set(m.row.commit, m.row);
     if (m.row.status === "keep" && !firstKeep.has(m.row.commit)) firstKeep.set(m.row.commit, i);
   });
   const out: Kept[] = [];
-  for (const [commit, m] of last) {
+  for (const [commit, m] of standings(rows)) {
     const s = series.get(m.key);
     if (m.row.status !== "keep" || !s) continue;
     out.push({ commit, key: m.key, first: first.get(commit)!, mean: s.mean, n: s.n, at: firstKeep.get(commit) ?? 0 });
@@ -147,7 +157,9 @@ export function repeatDue(rows: readonly MeasuredRow[], head: { commit: string; 
   if (!head.isBase && standing.row.status !== "keep") return null;
   const n = seriesOf(rows).get(head.key)?.n ?? 0;
   const wanted = runsWanted(head.isBase, standing.row.status === "keep", settings);
-  return n < wanted && standing.row.status !== "crash" ? { n, wanted } : null;
+  // Repeats that failed are not asked for forever: after CRASHES_PER_IDEA the night goes on without them.
+  const failed = rows.filter((m) => m.key === head.key && m.value === null && m.row.commit === head.commit).length;
+  return n < wanted && standing.row.status !== "crash" && !(standing.row.status === "keep" && failed >= CRASHES_PER_IDEA) ? { n, wanted } : null;
 }
 
 /** |Δ| under this many standard errors of the difference is a close call: a repeat may decide it. */
@@ -207,8 +219,16 @@ export function decide(d: DecisionInput): Decision {
   // Crash, timeout and memory limits are judged as the strict rule judges them (one definition).
   const strict = propose(o, d.rows.map((m) => m.row), goal, d.limits);
   if (strict.status === "crash" || o.timedOut) {
-    const revoked = wasKept && !d.isBase;
-    const note = revoked ? `[revoked: ${kind === "confirmation" ? "its confirmation" : "a repeat"} ${o.timedOut ? "timed out" : "crashed"}]` : null;
+    const failed = o.timedOut ? "timed out" : "crashed";
+    // The baseline is the session's reference: a failed repeat of it is not counted, and taken again.
+    if (d.isBase && wasKept) {
+      const tries = d.rows.filter((m) => m.key === d.key && m.value === null && m.row.commit === d.commit).length + 1;
+      const n = series?.n ?? 0;
+      const due = n < d.settings.baselineRuns && tries < CRASHES_PER_IDEA ? { n, wanted: d.settings.baselineRuns } : null;
+      return { ...base, ...strict, revoked: false, due, note: `[baseline repeat ${failed}: not counted]` };
+    }
+    const revoked = wasKept;
+    const note = revoked ? `[revoked: ${kind === "confirmation" ? "its confirmation" : "a repeat"} ${failed}]` : null;
     return { ...base, ...strict, revoked, due: null, note };
   }
   const mean = series!.mean;
@@ -226,17 +246,20 @@ export function decide(d: DecisionInput): Decision {
   }
   const equal = asLogged(mean) === asLogged(other.mean);
   const reason = `${stats} is ${equal ? "level with" : "behind"} the best, ${other.commit} at ${fmt(other.mean)} (${other.n} runs)`;
-  if (wasKept && !d.isBase) return { ...base, status: "discard", reason: `revoked: ${reason}`, revoked: true, due: null, note: `[revoked: ${stats} behind ${other.commit} ${fmt(other.mean)}]` };
+  if (wasKept && !d.isBase) return { ...base, status: "discard", reason: `revoked: ${reason}`, revoked: true, due: null, note: `[revoked: ${stats} ${equal ? "level with" : "behind"} ${other.commit} ${fmt(other.mean)}]` };
   const se = sigma !== null && sigma > 0 ? sigma * Math.sqrt(1 / n + 1 / other.n) : null;
   const closeCall = se !== null && Math.abs(mean - other.mean) < CLOSE_CALL_SE * se;
   return { ...base, status: "discard", reason: n > 1 ? reason : null, revoked: false, due: null, closeCall, note: n > 1 ? `[run ${n}: ${stats}]` : null };
 }
 
-/** Statuses the agent may choose instead of the proposal: downgrades, and keep on a level mean. Never undo a revocation. */
+/** Statuses the agent may choose instead of the proposal: downgrades, and keep on a level mean. */
 export function noiseOverrideAllowed(d: Decision, requested: Status): boolean {
   if (requested === d.status) return true;
+  // The baseline is the code as it is: its runs are measurements, not choices.
+  if (d.kind === "baseline") return false;
   if (d.status === "keep" && requested === "discard") return true;
-  if (d.revoked || d.status !== "discard" || requested !== "keep" || d.mean === null || !d.against) return false;
+  // Keep on a level mean (the simpler change), also where the level mean would revoke a keep; never on a crash.
+  if (d.status !== "discard" || requested !== "keep" || d.mean === null || !d.against) return false;
   return asLogged(d.mean) === asLogged(d.against.mean);
 }
 

@@ -114,6 +114,10 @@ export interface LoggedFacts {
 export function nextAfterLog(f: LoggedFacts): string {
   const z = f.noise;
   if (f.nightOver) return nightOverNext(f.nightOver);
+  if (z?.kind === "baseline" && (f.status === "crash" || f.timedOut) && f.keptAny)
+    return z.due
+      ? `The baseline's repeat failed (${z.reason ?? f.status}); it is not counted: run_training again to measure σ. If it fails again, the night goes on without σ.`
+      : `The baseline's repeats failed (${z.reason ?? f.status}): σ stays unmeasured and the environment may be unreliable; say so in the final summary. Next idea: apply_patch.`;
   if (z?.due) return z.due.baseline
     ? `Baseline run ${z.due.n} of ${z.due.wanted} logged: run_training again (σ is measured from the baseline's repeats), then log_result {"description":"baseline"}.`
     : `Kept for now on ${z.due.n} run${z.due.n === 1 ? "" : "s"}: every new keep is measured again before the next idea. run_training, then log_result with the same description.`;

@@ -41,10 +41,9 @@ export async function commitOfRow(repo: Repo, info: SessionInfo, row: ResultRow)
   return repo.expand(row.commit);
 }
 
-/** Crash rows between the best kept commit (or the base) and `head`. */
-export async function crashesSinceBest(repo: Repo, info: SessionInfo, head: string, rows: readonly ResultRow[], goal: Goal): Promise<number> {
-  const best = bestKept(rows, goal);
-  const bestOid = best ? await commitOfRow(repo, info, best) : info.base;
+/** Crash rows between the best kept commit (or the base, when nothing is kept) and `head`. */
+export async function crashesSinceBest(repo: Repo, info: SessionInfo, head: string, rows: readonly ResultRow[], best: { commit: string } | null): Promise<number> {
+  const bestOid = best ? (best.commit === "baseline" ? info.base : await repo.expand(best.commit)) : info.base;
   const status = new Map(rows.map((r) => [r.commit, r.status]));
   let n = 0;
   for (const c of await repo.log(head, bestOid ?? undefined, 50)) if (status.get(shortHash(c.oid)) === "crash") n++;
@@ -80,7 +79,7 @@ export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger,
     const parent = (await ws.repo.readCommit(head)).parents[0];
     parentStatus = parent ? (rowFor(rows, shortHash(parent))?.status ?? null) : null;
   }
-  const crashes = row?.status === "crash" ? await crashesSinceBest(ws.repo, info, head, rows, ws.config.metric.goal) : 0;
+  const crashes = row?.status === "crash" ? await crashesSinceBest(ws.repo, info, head, rows, bestOf(ws, rows, measured)) : 0;
   const baselinePending = head === info.base && !rows.some((r) => r.status === "keep");
   const facts: HeadFacts = { head: short, status: row?.status ?? null, run, parentStatus, crashesSinceBest: crashes, results: ws.config.results, baselinePending };
   let key: string | null = null;
@@ -125,11 +124,13 @@ export async function resetBranch(ws: Workspace, info: SessionInfo, rows: readon
 }
 
 /** Finishes a reset a dead server left halfway; returns a note when it did. */
-export async function finishInterruptedReset(ws: Workspace): Promise<string | null> {
-  const intent = readJson<{ branch: string; target: string }>(ws.resetIntentPath);
+export async function finishInterruptedReset(ws: Workspace, logged: (runId: string) => boolean): Promise<string | null> {
+  const intent = readJson<{ branch: string; target: string; afterRunId?: string }>(ws.resetIntentPath);
   if (!intent) return null;
   let note: string | null = null;
-  if ((await ws.repo.currentBranch()) === intent.branch && (await ws.repo.commitExists(intent.target))) {
+  // A revocation's reset waits for its row: without the row the run is still to be logged on HEAD.
+  const rowLanded = !intent.afterRunId || logged(intent.afterRunId);
+  if (rowLanded && (await ws.repo.currentBranch()) === intent.branch && (await ws.repo.commitExists(intent.target))) {
     await ws.repo.resetHard(intent.branch, intent.target);
     note = `an interrupted reset_to_best to ${shortHash(intent.target)} was completed`;
   }

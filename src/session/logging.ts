@@ -1,12 +1,15 @@
+import fs from "node:fs";
 import { refuse } from "../errors.js";
+import { writeJson } from "../files.js";
 import { shortHash } from "../git.js";
 import { formatRow, sanitizeDescription, type Status } from "../results.js";
 import type { RunRecord } from "../executor/executor.js";
 import { refusalFor } from "../rules/head-state.js";
-import { noiseOverrideAllowed, stallOfMeasured } from "../rules/noise.js";
+import { noiseOverrideAllowed, repeatDue, stallOfMeasured } from "../rules/noise.js";
 import { bestKept, nextAfterLog, overrideAllowed, stallOf } from "../rules/policy.js";
 import type { Workspace } from "../workspace.js";
-import { crashesSinceBest, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
+import { bestOf, crashesSinceBest, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
+import { noiseSettings } from "./measures.js";
 import type { Ledger } from "./ledger.js";
 import { refuseWith } from "./messages.js";
 import { judge, nightOverNow } from "./training.js";
@@ -30,32 +33,42 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
       'Only downgrades are allowed (keep → discard), or keep for an equal value when the change is simpler. Call log_result without "status" to accept the proposal.',
     );
   // A kept commit logged as anything but keep is taken back, whether the mean or the agent decided it.
-  const revoked = !!decision && (decision.revoked || (decision.wasKept && head !== s.base && status !== "keep"));
-  const note = decision?.revoked ? decision.note : revoked ? "[revoked: downgraded by the agent]" : status === proposal.status ? (decision?.note ?? null) : null;
+  const revoked = !!decision && status !== "keep" && (decision.revoked || (decision.wasKept && head !== s.base));
+  const note = revoked ? (decision!.revoked ? decision!.note : "[revoked: downgraded by the agent]") : status === proposal.status ? (decision?.note ?? null) : null;
   const short = shortHash(head);
   const row = formatRow({ commit: short, value: o.value, memoryGb: o.memoryGb, status, description: note ? `${description} ${note}` : description });
   const key = view.key ?? (await ledger.keys.at(head, short));
   const measuredValue = o.crashed || o.timedOut ? null : o.value;
   const entry = { session: s.tag, commit: short, oid: head, key, value: measuredValue, memoryGb: o.memoryGb, durationSeconds: run.endedAt ? Math.round((run.endedAt - run.startedAt) / 100) / 10 : null, status, runId: run.id, slot: null, revoked, at: new Date().toISOString() };
-  ledger.append(run, row, crashPoint, entry);
+  // A revocation moves the branch back to the best of the others. Its intent is on disk before the
+  // row, so a server killed in between has the next one finish the reset once the row is found.
+  const target = revoked ? (decision!.against ? await ws.repo.expand(decision!.against.commit) : s.base) : null;
+  if (target) writeJson(ws.resetIntentPath, { branch: s.branch, target, afterRunId: run.id });
+  try {
+    ledger.append(run, row, crashPoint, entry);
+  } catch (e) {
+    if (target) fs.rmSync(ws.resetIntentPath, { force: true });
+    throw e;
+  }
   await ws.repo.keepReachable(`${s.tag}/${short}`, head).catch(() => undefined);
   const after = ledger.results();
+  const afterMeasured = decision ? await ledger.measured(s, after.rows) : null;
   let resetTo: string | null = null;
   if (revoked) {
-    // The branch goes back to the best of the others; the revoked commit stays reachable under its tag ref.
-    const measured = await ledger.measured(s, after.rows);
-    const { target } = await resetBranch(ws, s, after.rows, measured, head, crashPoint);
-    resetTo = shortHash(target);
+    // the revoked commit stays reachable under its tag ref
+    const reset = await resetBranch(ws, s, after.rows, afterMeasured, head, crashPoint);
+    resetTo = shortHash(reset.target);
   }
   const n = after.rows.length;
   const fields = row.trimEnd().split("\t");
-  const afterMeasured = decision ? await ledger.measured(s, after.rows) : null;
   const stall = afterMeasured ? stallOfMeasured(afterMeasured) : stallOf(n, after.summary.lastKeep);
-  const crashes = status === "crash" && !revoked ? await crashesSinceBest(ws.repo, s, head, after.rows, ws.config.metric.goal) : 0;
+  const crashes = status === "crash" && !revoked ? await crashesSinceBest(ws.repo, s, head, after.rows, bestOf(ws, after.rows, afterMeasured)) : 0;
   const headKept = !decision && rowFor(after.rows, short)?.status === "keep";
   const nightOver = nightOverNow(ws, s, n);
   // Past the night's end no run starts, so no repeat is due either.
-  const due = decision?.due && status === "keep" && !nightOver ? decision.due : null;
+  // The same definition the state machine refuses edits by: what HEAD still needs after this row.
+  const settings = noiseSettings(ws.config);
+  const due = settings && afterMeasured && !revoked && !nightOver ? repeatDue(afterMeasured, { commit: short, key, isBase: head === s.base }, settings) : null;
   return {
     line: `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`,
     row: { commit: fields[0], metric: fields[1], memoryGb: fields[2], status, description: fields[4] },

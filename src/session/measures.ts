@@ -59,10 +59,16 @@ export async function measuredRows(ctx: MeasureContext, rows: readonly ResultRow
   const entries = new Map<string, RunLogEntry>();
   for (const e of ctx.runLog.entries()) if (e.session === ctx.tag) entries.set(`${e.line}:${e.commit}`, e);
   const out: MeasuredRow[] = [];
-  for (const row of rows) {
-    const e = entries.get(`${row.line}:${row.commit}`);
-    const value = e ? e.value : row.status !== "crash" && Number.isFinite(row.value) ? row.value : null;
-    const key = e?.key ?? (await ctx.keys.ofRow(row.commit, ctx.base));
+  for (const given of rows) {
+    // karpathy's literal "baseline" names the session base
+    const row = given.commit === "baseline" ? { ...given, commit: ctx.base.slice(0, 7) } : given;
+    const found = entries.get(`${given.line}:${given.commit}`);
+    const fromRow = row.status !== "crash" && Number.isFinite(row.value) ? row.value : null;
+    // An entry speaks for its row only while the row is as the server wrote it: a row deleted or
+    // corrected by hand is taken as the file says.
+    const e = found && found.status === row.status && (found.value === null ? row.valueText === "0.000000" : found.value.toFixed(6) === row.value.toFixed(6)) ? found : null;
+    const value = e ? e.value : fromRow;
+    const key = e?.key ?? (await ctx.keys.ofRow(given.commit, ctx.base));
     out.push({ row, key, value, revoked: e ? e.revoked : row.status !== "keep" && /\[revoked/.test(row.description) });
   }
   return out;

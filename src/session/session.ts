@@ -100,10 +100,11 @@ export class Session {
 
   /** A server killed mid-operation leaves intents on disk: a reset is completed, a row looked up. */
   private async finishInterrupted(o: Opened) {
-    const reset = await finishInterruptedReset(o.ws);
-    if (reset) this.notes.push(reset);
-    const row = o.ledger.finishPending(o.records.read());
+    const rec = o.records.read();
+    const row = o.ledger.finishPending(rec);
     if (row) this.notes.push(row);
+    const reset = await finishInterruptedReset(o.ws, (runId) => rec?.id === runId && !!o.ledger.loggedLine(rec));
+    if (reset) this.notes.push(reset);
   }
 
   private async requireSession(): Promise<Opened & { s: SessionInfo }> {

@@ -9,6 +9,7 @@ import {
   repeatDue,
   seriesOf,
   stallOfMeasured,
+  standingOf,
   summarizeNoise,
   type DecisionInput,
   type MeasuredRow,
@@ -87,6 +88,20 @@ describe("kept commits and the best mean", () => {
   });
 });
 
+describe("standingOf: a kept commit stays kept until a row revokes it", () => {
+  it.each<{ name: string; rows: MeasuredRow[]; status: string }>([
+    { name: "a keep", rows: KEPT_A, status: "keep" },
+    { name: "a revocation (discard, revoked)", rows: [...KEPT_A, r("aaaaaaa", "KA", 1.01, "discard", "A [revoked]", true)], status: "discard" },
+    { name: "a revocation by a crash", rows: [...KEPT_A, r("aaaaaaa", "KA", null, "crash", "A [revoked]", true)], status: "crash" },
+    { name: "the baseline's failed repeat (not a revocation)", rows: [...BASE.slice(0, 1), r("base000", "K0", null, "crash", "baseline [baseline repeat crashed: not counted]")], status: "keep" },
+    { name: "an older server's repeat of a keep logged as discard (#560)", rows: [...KEPT_A, r("aaaaaaa", "KA", 0.9903, "discard", "A again")], status: "keep" },
+    { name: "a discard stays a discard; a later keep (a deliberate repeat) makes it kept", rows: [...BASE, r("ccccccc", "KC", 1.0, "discard"), r("ccccccc", "KC", 0.99, "keep")], status: "keep" },
+  ])("$name → $status", ({ rows, status }) => {
+    const commit = rows[rows.length - 1].row.commit;
+    expect(standingOf(rows, commit)!.row.status).toBe(status);
+  });
+});
+
 describe("stallOfMeasured", () => {
   it.each<{ name: string; rows: MeasuredRow[]; stall: number }>([
     { name: "right after a confirmed keep", rows: KEPT_A, stall: 0 },
@@ -137,6 +152,8 @@ describe("decide: every kind of run", () => {
     { name: "a candidate over maxMemoryGb: a crash whatever its value", d: { outcome: ok(0.9, 30), limits: { maxMemoryGb: 23 } }, status: "crash", kind: "candidate" },
     { name: "goal max: a higher run is ahead", d: { goal: "max", outcome: ok(1.2) }, status: "keep", kind: "candidate" },
     { name: "goal max: a lower run is behind", d: { goal: "max", outcome: ok(0.5) }, status: "discard", kind: "candidate" },
+    { name: "the baseline's repeat crashes: not counted, asked again", d: { commit: "base000", key: "K0", isBase: true, rows: BASE.slice(0, 1), outcome: crash }, status: "crash", kind: "baseline", revoked: false, due: { n: 1, wanted: 2 }, note: /^\[baseline repeat crashed: not counted\]$/ },
+    { name: "the baseline's repeat fails a second time: no more asking", d: { commit: "base000", key: "K0", isBase: true, rows: [...BASE.slice(0, 1), r("base000", "K0", null, "crash")], outcome: timeout }, status: "discard", kind: "baseline", revoked: false, due: null },
   ])("$name → $status ($kind)", ({ d, status, kind, revoked, due, closeCall, note }) => {
     const got = decide(input(d));
     expect(got.status).toBe(status);
@@ -183,6 +200,8 @@ describe("noiseOverrideAllowed", () => {
     { name: "a revocation → keep", d: revoked, s: "keep", ok: false },
     { name: "crash → keep", d: crashed, s: "keep", ok: false },
     { name: "crash → discard", d: crashed, s: "discard", ok: false },
+    { name: "a level confirmation (proposed as a revocation) → keep: the simpler change", d: decide(input({ rows: [...KEPT_A, r("ccccccc", "KC", 0.9902, "keep")], outcome: ok(0.9902) })), s: "keep", ok: true },
+    { name: "the baseline's run → discard", d: decide(input({ commit: "base000", key: "K0", isBase: true, rows: BASE.slice(0, 1), outcome: ok(1.0) })), s: "discard", ok: false },
   ])("$name → $ok", ({ d, s, ok: allowed }) => {
     expect(noiseOverrideAllowed(d, s as "keep")).toBe(allowed);
   });

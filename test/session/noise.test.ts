@@ -26,13 +26,17 @@ const NOISY = FIXTURE.replace(
         return 0.0
     vals = open(q).read().split()
     open(q, "w").write(" ".join(vals[1:]))
+    if vals and vals[0] == "x":
+        raise RuntimeError("boom: scripted crash")
+    if vals and vals[0] == "t":
+        time.sleep(60)
     return float(vals[0]) if vals else 0.0
 
 val = train() + noise()`,
 );
 
 const queues: string[] = [];
-function noiseQueue(...values: number[]): string {
+function noiseQueue(...values: (number | string)[]): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ar-noise-"));
   queues.push(dir);
   const file = path.join(dir, "queue");
@@ -40,9 +44,9 @@ function noiseQueue(...values: number[]): string {
   return file;
 }
 
-async function noisySession(values: number[], noise: unknown = { baselineRuns: 2, confirmRuns: 1 }, env: Record<string, string> = {}) {
+async function noisySession(values: (number | string)[], noise: unknown = { baselineRuns: 2, confirmRuns: 1 }, env: Record<string, string> = {}, extra: Record<string, unknown> = {}) {
   const q = noiseQueue(...values);
-  return session({ train: NOISY, env, config: { run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1, env: { FIXTURE_NOISE: q }, noise } });
+  return session({ train: NOISY, env, config: { run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1, env: { FIXTURE_NOISE: q }, noise, ...extra } });
 }
 
 const rows = (ws: string) =>
@@ -59,9 +63,9 @@ const runLog = (ws: string) =>
     .map((l) => JSON.parse(l));
 
 type C = Awaited<ReturnType<typeof session>>["c"];
-async function runAndLog(c: C, description: string, runArgs: Record<string, unknown> = {}) {
+async function runAndLog(c: C, description: string, runArgs: Record<string, unknown> = {}, logArgs: Record<string, unknown> = {}) {
   const run = await ok(c, "run_training", runArgs);
-  return { run, logged: await ok(c, "log_result", { description }) };
+  return { run, logged: await ok(c, "log_result", { description, ...logArgs }) };
 }
 async function candidate(c: C, old: string, neu: string, description: string) {
   await ok(c, "apply_patch", { edits: [{ old, new: neu }] });
@@ -220,6 +224,115 @@ describe("the noise-aware rule, end to end", () => {
     expect(runLog(ws)).toMatchObject([{ line: 2, status: "keep", revoked: false }]);
     await runAndLog(again.c, "baseline");
     expect(runLog(ws).map((e) => e.line)).toEqual([2, 3]);
+  });
+});
+
+describe("the noise-aware rule where runs fail, the agent overrides, or the server dies", () => {
+  it("a crashed repeat of the baseline is not counted: the baseline stays the reference and its repeat is asked for again", { timeout: 4 * CALL_MS }, async () => {
+    const { ws, c } = await noisySession([0, "x", 0, 0]);
+    await runAndLog(c, "baseline");
+    const b2 = await runAndLog(c, "baseline");
+    expect(b2.logged.row.status).toBe("crash");
+    expect(b2.logged.row.description).toBe("baseline [baseline repeat crashed: not counted]");
+    expect(b2.logged.due).toBe("run_training");
+    expect(b2.logged.next).toMatch(/^The baseline's repeat failed \(RuntimeError: boom: scripted crash\); it is not counted: run_training again/);
+    expect((await ok(c, "status")).best).toMatchObject({ commit: headShort(ws), n: 1 });
+    expect(await refused(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.01" }] })).toMatch(/has 1 of 2 runs/);
+    expect((await runAndLog(c, "baseline")).logged).toMatchObject({ due: null, decision: { n: 2 } });
+    // LR 0.01 → 1.3: far worse than the baseline's 1.0, and discarded as such
+    const w = await candidate(c, "LR = 0.04", "LR = 0.01", "LR 0.01");
+    expect(w.logged.row.status).toBe("discard");
+    expect(w.logged.decision.against).toMatchObject({ commit: rows(ws)[0][0], n: 2 });
+  });
+
+  it("a repeat of the baseline killed at the hard limit is not counted either; twice failed, the night goes on without σ", { timeout: 6 * CALL_MS }, async () => {
+    const { c } = await noisySession([0, "t", "t"], { baselineRuns: 2, confirmRuns: 1 }, {}, { budgetSeconds: 1, killAfterSeconds: 3, graceSeconds: 0 });
+    await runAndLog(c, "baseline");
+    const b2 = await runAndLog(c, "baseline");
+    expect(b2.logged).toMatchObject({ due: "run_training", row: { status: "discard" } });
+    const b3 = await runAndLog(c, "baseline");
+    expect(b3.logged.due).toBeNull();
+    expect(b3.logged.next).toMatch(/^The baseline's repeats failed .*σ stays unmeasured.*Next idea: apply_patch/);
+    await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.045" }] });
+  });
+
+  it("the baseline's runs cannot be downgraded: they are measurements", { timeout: 4 * CALL_MS }, async () => {
+    const { c } = await noisySession([0, 0]);
+    await runAndLog(c, "baseline");
+    await ok(c, "run_training");
+    expect(await refused(c, "log_result", { description: "baseline", status: "discard" })).toMatch(/Status "discard" is not allowed/);
+    expect((await ok(c, "log_result", { description: "baseline" })).due).toBeNull();
+  });
+
+  it("keep on a level mean (the simpler change) is confirmed like any keep, and may be kept again on a level confirmation", { timeout: 4 * CALL_MS }, async () => {
+    const { ws, c } = await noisySession([0, 0, 0, 0]);
+    await runAndLog(c, "baseline");
+    await runAndLog(c, "baseline");
+    await ok(c, "apply_patch", { edits: [{ old: "MEMORY_MB = 1024.0", new: "MEMORY_MB = 1024.00" }] });
+    await ok(c, "commit", { description: "simpler, same value" });
+    const k = await runAndLog(c, "simpler", {}, { status: "keep" });
+    expect(k.logged).toMatchObject({ due: "run_training", row: { status: "keep" } });
+    expect(k.logged.next).toMatch(/^Kept for now on 1 run/);
+    const level = await ok(c, "run_training");
+    expect(level.proposedStatus).toBe("discard");
+    const again = await ok(c, "log_result", { description: "simpler", status: "keep" });
+    expect(again).toMatchObject({ due: null, row: { status: "keep" }, decision: { revoked: false } });
+    expect(headShort(ws)).toBe(rows(ws)[2][0]);
+  });
+
+  it("one crash after the best is one crash, counted from the best mean (not from the luckiest single run)", { timeout: 6 * CALL_MS }, async () => {
+    // B: a lucky 0.90 then 1.00 (mean 0.95); X on B crashes; its fix Y holds 0.92 twice; D on Y crashes once
+    const { ws, c } = await noisySession([0, 0, -0.05, 0.05, 0, 0, 0, 0]);
+    await runAndLog(c, "baseline");
+    await runAndLog(c, "baseline");
+    await candidate(c, "LR = 0.04", "LR = 0.045", "B");
+    await runAndLog(c, "B");
+    expect((await candidate(c, "CRASH = False", "CRASH = True", "X crashes")).logged.row.status).toBe("crash");
+    await ok(c, "apply_patch", { edits: [{ old: "CRASH = True", new: "CRASH = False" }, { old: "LR = 0.045", new: "LR = 0.048" }] });
+    await ok(c, "commit", { description: "Y" });
+    await runAndLog(c, "Y");
+    await runAndLog(c, "Y");
+    expect((await ok(c, "status")).best.commit).toBe(headShort(ws));
+    const d = await candidate(c, "CRASH = False", "CRASH = True", "D crashes");
+    expect(d.logged.next).toMatch(/^Crashed: if the fix is trivial/);
+    await ok(c, "apply_patch", { edits: [{ old: "CRASH = True", new: "CRASH = False" }] });
+  });
+
+  it("killed between a revocation's row and its reset: the next server finishes the reset", { timeout: 6 * CALL_MS }, async () => {
+    const { ws, c, srv } = await noisySession([0, 0, 0, "x"]);
+    await runAndLog(c, "baseline");
+    await runAndLog(c, "baseline");
+    const base = headShort(ws);
+    await candidate(c, "LR = 0.04", "LR = 0.045", "B");
+    await srv.close();
+    const dying = await restart(ws, { AUTORESEARCH_TEST_CRASH_AT: "log_result:after-append" });
+    await ok(dying.c, "run_training");
+    await killedAt(dying.c, dying.srv.pid()!, "log_result", { description: "B" });
+    expect(rows(ws)[3].slice(3)).toEqual(["crash", "B [revoked: its confirmation crashed]"]);
+    const again = await restart(ws);
+    const st = await ok(again.c, "status");
+    expect(st.problems.join("\n")).toMatch(/interrupted reset_to_best to [0-9a-f]{7} was completed/);
+    expect(headShort(ws)).toBe(base);
+    expect(git(ws, "status", "--porcelain")).toBe("");
+  });
+
+  it("a session of the strict rule resumed under the noise rule keeps its kept commits (a repeat logged as discard took nothing back)", { timeout: 6 * CALL_MS }, async () => {
+    const { ws, c, srv } = await noisySession([0, 0, 0], false);
+    await runAndLog(c, "baseline");
+    await candidate(c, "LR = 0.04", "LR = 0.045", "B");
+    const b = headShort(ws);
+    const rep = await runAndLog(c, "B again");
+    expect(rep.logged.row.status).toBe("discard");
+    await srv.close();
+    const cfg = JSON.parse(read(ws, "autoresearch.json"));
+    delete cfg.noise;
+    git(ws, "update-index", "--skip-worktree", "autoresearch.json");
+    fs.writeFileSync(path.join(ws, "autoresearch.json"), JSON.stringify(cfg));
+    const upgraded = await restart(ws);
+    await ok(upgraded.c, "start_session", { tag: "t", resume: true });
+    expect((await ok(upgraded.c, "status")).best).toMatchObject({ commit: b, n: 2 });
+    await ok(upgraded.c, "reset_to_best");
+    expect(headShort(ws)).toBe(b);
   });
 });
 
