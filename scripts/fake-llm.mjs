@@ -8,7 +8,10 @@
 // step comes next is decided by counting the results of our calls that the request carries (every
 // request holds the whole conversation). A step may ask to be repeated: `again(call)` sees the
 // call with its result and returns new arguments for one more call of the same tool (e.g. while
-// run_training answers "running"), or null to go on. Requests that offer none of the script's tools
+// run_training answers "running"), or null to go on. A step may add steps: once its last call is
+// answered (`again` said no more), `then(call)` returns the steps to take next, before the rest of
+// the script (e.g. run and log the same commit again when log_result says a repeat is due); each
+// added step may have its own `again` and `then`. Requests that offer none of the script's tools
 // (a client's title and summary requests) get a short plain text. `skip(offered)` drops a step
 // that the request shows is not needed; `delayMs` holds a repeated call back that long (the adapters
 // wait before they answer). Each tool call is timed from the moment its response was sent to the
@@ -33,6 +36,7 @@ import path from "node:path";
 export function createScript({ steps, finalText = "Done.", log = () => {}, idPrefix = "call_" }) {
   const calls = steps.map((step, index) => newCall(step, index, index));
   let seq = 0;
+  let chains = steps.length;
   let finalSentAt = null;
 
   // chain: the plan step a call belongs to; repeat: 0 for its first call, 1, 2, ... for the calls again.
@@ -63,7 +67,7 @@ export function createScript({ steps, finalText = "Done.", log = () => {}, idPre
     const ids = new Set(results.map((r) => r.id));
     let done = 0;
     while (done < calls.length && calls[done].id !== null && ids.has(calls[done].id)) done++;
-    // A step that wants another call of its tool, decided once per call.
+    // A step that wants another call of its tool, or steps of its own after it, decided once per call.
     const prev = calls[done - 1];
     if (prev && !prev.decided) {
       prev.decided = true;
@@ -74,6 +78,13 @@ export function createScript({ steps, finalText = "Done.", log = () => {}, idPre
         calls.splice(done, 0, c);
         calls.forEach((c, i) => (c.index = i));
         log(`fake-llm: ${prev.tool} again with ${JSON.stringify(more)}`);
+      } else {
+        const added = prev.step.then?.(prev) ?? [];
+        if (added.length) {
+          calls.splice(done, 0, ...added.map((step, k) => newCall(step, done + k, chains++)));
+          calls.forEach((c, i) => (c.index = i));
+          log(`fake-llm: after ${prev.tool}: ${added.map((s) => s.tool).join(", ")}`);
+        }
       }
     }
     // A step that is not needed in this request (e.g. ToolSearch where nothing is deferred).
