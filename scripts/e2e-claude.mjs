@@ -8,12 +8,18 @@
 //     default: past the 60 s many clients allow a call), and runs `autoresearch-mcp init`;
 //  3. runs `claude -p` against scripts/fake-anthropic.mjs, a local Messages API endpoint whose
 //     script loads the MCP tools with ToolSearch (Claude Code defers them), then start_session,
-//     run_training (the baseline; again with its runId while it answers "running"), log_result,
-//     apply_patch, a tamper of prepare.py through Claude Code's own Bash tool, commit (which the
-//     server must refuse), the undo through Bash, commit, run_training, log_result, and ends the turn;
+//     run_training (the baseline; again with its runId while it answers "running"), log_result;
+//     as its answer says "due": "run_training" (the noise-aware rule measures the baseline twice),
+//     apply_patch (which the server must refuse while the repeat is due), the baseline again and its
+//     log_result; apply_patch, a tamper of prepare.py through Claude Code's own Bash tool, commit
+//     (which the server must refuse), the undo through Bash, commit, run_training, log_result, the
+//     confirmation run of the new keep and its log_result (again as `due` says), status, and ends
+//     the turn;
 //  4. asserts every answer the model saw (a successful result reaches it as the structuredContent
-//     JSON only, which must carry `next`), results.tsv, git, the clientInfo the server was sent
-//     (through scripts/mcp-tap.mjs), and that no process is left on the workspace.
+//     JSON only, which must carry `next`; log_result's `due` and `decision`, status's best and
+//     noise), results.tsv (each commit kept twice, the second row `[run 2: mean …]`), the run log
+//     (.git/autoresearch/runs.jsonl), git, the clientInfo the server was sent (through
+//     scripts/mcp-tap.mjs), and that no process is left on the workspace.
 //
 // Claude Code runs with its own HOME and XDG dirs under the temp dir, telemetry, error reporting,
 // auto-update and non-essential traffic turned off, and the fake at ANTHROPIC_BASE_URL: it touches
@@ -21,7 +27,8 @@
 //
 //   node scripts/e2e-claude.mjs [--quick | --long | --sleep S] [--poll S] [--claude-version V]
 //                               [--no-tap] [--limit S] [--keep] [--verbose]
-// --quick: a 3 s baseline; --long: 320 s (past Codex's 300 s; Claude Code has no such limit);
+// --quick: a 3 s baseline; --long: 320 s (past Codex's 300 s; Claude Code has no such limit); the
+// baseline runs twice, so its sleep counts twice;
 // --poll S: the model passes waitSeconds S to run_training, so the "running" answer and the call
 // again with the runId are exercised; --no-tap: the server as `init` registered it in .mcp.json
 // (then the clientInfo is not seen). Env: CLAUDE_CODE_VERSION.
@@ -39,6 +46,8 @@ import {
   checkCalls,
   checkRuns,
   checkTap,
+  answersOf,
+  checkNoise,
   checkWorkspace,
   finish,
   git,
@@ -85,7 +94,7 @@ const sleepSeconds = args.quick ? 3 : args.long ? 320 : Number(args.sleep ?? 65)
 const poll = args.poll === undefined ? null : Number(args.poll);
 const version = args["claude-version"] ?? process.env.CLAUDE_CODE_VERSION ?? DEFAULT_VERSION;
 const tap = !args["no-tap"];
-const limitSeconds = Number(args.limit ?? sleepSeconds + 300);
+const limitSeconds = Number(args.limit ?? 2 * sleepSeconds + 300); // the baseline runs twice (its repeat sleeps too)
 const verbose = !!args.verbose;
 if (!(sleepSeconds >= 0)) usage("--sleep takes seconds");
 if (poll !== null && !(poll >= 1)) usage("--poll takes seconds (at least 1)");
@@ -94,7 +103,7 @@ const r = reporter("claude");
 const state = { tmp: null, llm: null };
 onSignals(r, state);
 const mcp = (tool) => `mcp__autoresearch__${tool}`;
-const USED = ["start_session", "run_training", "log_result", "apply_patch", "commit"].map(mcp);
+const USED = ["start_session", "run_training", "log_result", "apply_patch", "commit", "status"].map(mcp);
 
 function platformPackages() {
   const os_ = { darwin: "darwin", linux: "linux", win32: "win32" }[process.platform] ?? process.platform;
@@ -208,7 +217,9 @@ async function main() {
     result ? `${result.subtype}, is_error ${result.is_error}, denials ${JSON.stringify(result.permission_denials ?? [])}` : "no result event",
   );
 
-  await checkWorkspace(r, ws, base);
+  const { head } = await checkWorkspace(r, ws, base, { sleepSeconds });
+  const { logs, st } = answersOf(llm);
+  checkNoise(r, logs, st, { base, head });
   let tapped = null;
   if (tap) tapped = checkTap(r, tapLog, { client: "Claude Code" });
   const aux = llm.requests.filter((q) => q.kind === "aux").length;

@@ -9,12 +9,20 @@
 //  3. runs `codex exec --json` with its own CODEX_HOME (config.toml: the fake as a Responses API
 //     provider, the server as a required MCP server, plugins/apps off) against
 //     scripts/fake-responses.mjs, whose script calls start_session, run_training (the baseline;
-//     again with its runId while it answers "running"), log_result, apply_patch, a tamper of
-//     prepare.py through Codex's own exec_command tool, commit (which the server must refuse), the
-//     undo, commit, run_training, log_result, and ends the turn;
-//  4. asserts every answer the model saw (the structuredContent JSON, which must carry `next`), that
-//     the baseline finished with no failed call, results.tsv, git, the clientInfo the server was
-//     sent (through scripts/mcp-tap.mjs), and that no process is left on the workspace.
+//     again with its runId while it answers "running"), log_result; as its answer says
+//     "due": "run_training" (the noise-aware rule measures the baseline twice), apply_patch (which
+//     the server must refuse while the repeat is due), the baseline again (another 320 s) and its
+//     log_result; apply_patch, a tamper of prepare.py through Codex's own exec_command tool, commit
+//     (which the server must refuse), the undo, commit, run_training, log_result, the confirmation
+//     run of the new keep and its log_result (again as `due` says), status, and ends the turn;
+//  4. asserts every answer the model saw (the structuredContent JSON, which must carry `next`;
+//     log_result's `due` and `decision`, status's best and noise), that both baseline runs finished
+//     with no failed call, results.tsv (each commit kept twice, the second row `[run 2: mean …]`),
+//     the run log (.git/autoresearch/runs.jsonl), git, the clientInfo the server was sent (through
+//     scripts/mcp-tap.mjs), and that no process is left on the workspace.
+//
+// The workspace keeps the default noise settings (the baseline runs twice): the 320 s baseline's
+// repeat is the second call chain past tool_timeout_sec, and the run takes about 11 minutes.
 //
 // Codex runs with HOME, XDG dirs and CODEX_HOME under the temp dir and talks only to the fake.
 //
@@ -38,6 +46,8 @@ import {
   checkCalls,
   checkRuns,
   checkTap,
+  answersOf,
+  checkNoise,
   checkWorkspace,
   finish,
   git,
@@ -85,7 +95,7 @@ const sleepSeconds = args.quick ? 3 : args.sleep !== undefined ? Number(args.sle
 const poll = args.poll === undefined ? null : Number(args.poll);
 const toolTimeout = args["tool-timeout"] === undefined ? null : Number(args["tool-timeout"]);
 const version = args["codex-version"] ?? process.env.CODEX_VERSION ?? DEFAULT_VERSION;
-const limitSeconds = Number(args.limit ?? sleepSeconds + 300);
+const limitSeconds = Number(args.limit ?? 2 * sleepSeconds + 300); // the baseline runs twice (its repeat sleeps too)
 const verbose = !!args.verbose;
 if (!(sleepSeconds >= 0)) usage("--sleep takes seconds");
 if (poll !== null && !(poll >= 1)) usage("--poll takes seconds (at least 1)");
@@ -227,7 +237,9 @@ async function main() {
   r.check("Codex reports no failed turn", turnFailed === null, turnFailed ? oneLine(JSON.stringify(turnFailed), 300) : "");
   for (const it of items.filter((i) => i.type === "error")) r.note(`Codex error item: ${oneLine(it.message, 200)}`);
 
-  await checkWorkspace(r, ws, base);
+  const { head } = await checkWorkspace(r, ws, base, { sleepSeconds });
+  const { logs, st } = answersOf(llm);
+  checkNoise(r, logs, st, { base, head });
   const tapped = checkTap(r, tapLog, { client: "Codex" });
   const aux = llm.requests.filter((q) => q.kind === "aux").length;
   if (aux) r.note(`${aux} auxiliary model request(s) (no script tools on offer) got a plain text`);

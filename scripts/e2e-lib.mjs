@@ -77,8 +77,8 @@ export async function finish(r, state, { outcome, fatal, verbose, keep, header =
   const failed = r.checks.filter((c) => !c.ok);
   console.log("\n---");
   for (const h of header) console.log(h);
-  for (const [what, ms] of r.timings) console.log(`${what.padEnd(40)} ${secs(ms)}`);
-  if (state.llm) for (const c of state.llm.calls) console.log(`${`${c.tool}${c.repeat ? " (again)" : ""}`.padEnd(40)} ${c.ms === null ? "-" : secs(c.ms)}`);
+  for (const [what, ms] of r.timings) console.log(`${what.padEnd(60)} ${secs(ms)}`);
+  if (state.llm) for (const c of state.llm.calls) console.log(`${`${c.tool}${c.step.label ? ` (${c.step.label})` : ""}${c.repeat ? " again" : ""}`.padEnd(60)} ${c.ms === null ? "-" : secs(c.ms)}`);
   for (const n of r.notes) console.log(`note: ${n}`);
   if (outcome) {
     if (failed.length || keep) console.log(`workspace kept: ${outcome.ws}${files.length ? ` (${files.map((f) => path.join(state.tmp, f)).join(", ")})` : ""}`);
@@ -216,11 +216,64 @@ export function resultJson(text) {
   return null;
 }
 
+/** The experiment's edit: ORDER 3 → 5, and the baseline's sleep off. */
+export function experimentPatch(sleepSeconds) {
+  return {
+    edits: [
+      { old: "ORDER = 3", new: "ORDER = 5" },
+      { old: `E2E_SLEEP_SECONDS = ${sleepSeconds}`, new: "E2E_SLEEP_SECONDS = 0" },
+    ],
+  };
+}
+
+/**
+ * What log_result asks for next, as a model reads the answer: the JSON's `due` where the client
+ * shows the structuredContent; where it shows the text, the `Next:` line that asks for the run again
+ * (the baseline's repeat, a new keep's confirmation).
+ */
+export function dueOf(text) {
+  const j = resultJson(text);
+  if (j) return j.due ?? null;
+  return /^Next: (Baseline run \d+ of \d+ logged: run_training again|Kept for now on \d+ runs?:.*run_training)/m.test(text ?? "") ? "run_training" : null;
+}
+
+/** A repeat the server asks for is followed at most this many times per commit (a guard against a loop). */
+const MAX_RUNS = 4;
+
+/**
+ * The steps of one measured commit under the noise-aware rule: run_training (again with `again`),
+ * then log_result, whose `then` follows `due` as the model would: while the answer says
+ * "due": "run_training", run and log the same commit again with the same description. The steps
+ * carry `what` ("baseline", "experiment"), `run` (1, 2, ...) and `role` ("run", "log") for the
+ * checks. While the baseline's repeat is due, `probe` (a step) is tried first: the server must
+ * refuse it.
+ */
+export function measured({ mcp, wait = {}, again = null, probe = null }) {
+  const label = (what, run) => (run > 1 ? `${what}, run ${run}` : what);
+  const runStep = (what, run) => ({ tool: mcp("run_training"), args: { ...wait }, ...(again ? { again } : {}), expect: "ok", label: label(what, run), what, run, role: "run" });
+  const logStep = (description, what, run) => ({
+    tool: mcp("log_result"),
+    args: { description },
+    expect: "ok",
+    label: label(what, run),
+    what,
+    run,
+    role: "log",
+    then: (c) =>
+      dueOf(c.result) !== "run_training" || run >= MAX_RUNS
+        ? []
+        : [...(probe && what === "baseline" && run === 1 ? [probe] : []), runStep(what, run + 1), logStep(description, what, run + 1)],
+  });
+  return (what, description) => [runStep(what, 1), logStep(description, what, 1)];
+}
+
 /**
  * The loop: start_session, the baseline (run_training again while it answers "running"),
- * log_result, apply_patch, the tamper (the client's own shell appends to prepare.py), commit
- * (refused), the undo, commit, run_training, log_result. `mcp(tool)` is the client's name of a tool,
- * `shell(cmd)` a step of its shell tool; `poll` adds waitSeconds to every run_training.
+ * log_result; while its repeat is due, an apply_patch (refused), then the baseline again and its
+ * log_result; apply_patch, the tamper (the client's own shell appends to prepare.py), commit
+ * (refused), the undo, commit, run_training, log_result, the confirmation run and its log_result
+ * (the answer says it is due), and status. `mcp(tool)` is the client's name of a tool, `shell(cmd)`
+ * a step of its shell tool; `poll` adds waitSeconds to every run_training.
  */
 export function loopSteps({ mcp, shell, sleepSeconds, poll, pre = [] }) {
   const wait = poll ? { waitSeconds: poll } : {};
@@ -233,27 +286,20 @@ export function loopSteps({ mcp, shell, sleepSeconds, poll, pre = [] }) {
     const named = /"runId":"([^"]+)"/.exec(c.result ?? "");
     return named ? { runId: named[1], ...wait } : { ...wait };
   };
+  const patch = experimentPatch(sleepSeconds);
+  const probe = { tool: mcp("apply_patch"), args: patch, expect: "refused-due", label: "before the baseline's repeat" };
+  const commit = measured({ mcp, wait, again, probe });
   return [
     ...pre,
     { tool: mcp("start_session"), args: { tag: TAG }, expect: "ok" },
-    { tool: mcp("run_training"), args: { ...wait }, again, expect: "ok", label: "baseline" },
-    { tool: mcp("log_result"), args: { description: "baseline" }, expect: "ok" },
-    {
-      tool: mcp("apply_patch"),
-      args: {
-        edits: [
-          { old: "ORDER = 3", new: "ORDER = 5" },
-          { old: `E2E_SLEEP_SECONDS = ${sleepSeconds}`, new: "E2E_SLEEP_SECONDS = 0" },
-        ],
-      },
-      expect: "ok",
-    },
+    ...commit("baseline", "baseline"),
+    { tool: mcp("apply_patch"), args: patch, expect: "ok" },
     { ...shell(TAMPER), expect: "shell", label: "tamper" },
     { tool: mcp("commit"), args: { description: EXPERIMENT }, expect: "refused", label: "commit after the tamper" },
     { ...shell(UNDO), expect: "shell", label: "undo" },
     { tool: mcp("commit"), args: { description: EXPERIMENT }, expect: "ok" },
-    { tool: mcp("run_training"), args: { ...wait }, again, expect: "ok", label: "experiment" },
-    { tool: mcp("log_result"), args: { description: EXPERIMENT }, expect: "ok" },
+    ...commit("experiment", EXPERIMENT),
+    { tool: mcp("status"), args: { rows: 10 }, expect: "ok", label: "final" },
   ];
 }
 
@@ -349,6 +395,8 @@ export function checkCalls(r, llm, { isError }) {
       r.check(`${name} is refused with the run to wait for`, true, detail);
     } else if (c.step.expect === "ok") {
       r.check(name, !err && j !== null && typeof j.next === "string" && j.next.length > 0, `${detail}${j && typeof j.next !== "string" ? " [no next in the JSON]" : ""}${!j ? " [not JSON]" : ""}`);
+    } else if (c.step.expect === "refused-due") {
+      r.check(`${name} is refused (repeat due)`, /^Refused: The baseline [0-9a-f]{7} has 1 of 2 runs\b/m.test(c.result) && /^Next: Run it again first: run_training\b/m.test(c.result), detail);
     } else if (c.step.expect === "refused") {
       r.check(`${name} is refused`, /^Refused: Only train\.py may change\b/m.test(c.result) && /prepare\.py/.test(c.result), detail);
     } else if (c.step.expect === "shell") {
@@ -361,34 +409,156 @@ export function checkCalls(r, llm, { isError }) {
 
 /** The runs: the final answer of each run_training chain, and that no call of it failed. */
 export function checkRuns(r, llm, { isError, sleepSeconds, minMs = 0, why = "" }) {
-  const first = llm.calls.filter((c) => c.step.label === "baseline");
-  const last = first.at(-1);
-  const j = last ? resultJson(last.result) : null;
-  const total = first.reduce((ms, c) => ms + (c.ms ?? 0), 0);
-  const failed = first.filter((c) => c.result === null || isError(c) || !resultJson(c.result));
-  r.check(
-    `the baseline (sleeps ${sleepSeconds} s) finishes with no failed call${why}`,
-    last && failed.length === 0 && j?.state === "finished" && j.exitCode === 0 && typeof j.metric === "number" && total >= minMs,
-    `${first.length} run_training call(s) over ${secs(total)}${first.length > 1 ? ` (${first.map((c) => secs(c.ms ?? 0)).join(" + ")})` : ""}; last: ${j ? `state ${j.state}, exit ${j.exitCode}, val_bpb ${j.metric}` : oneLine(last?.result, 200)}${failed.length ? `; failed: ${failed.map((c) => oneLine(c.result, 160)).join(" | ")}` : ""}`,
-  );
-  const exp = llm.calls.filter((c) => c.step.label === "experiment");
-  const je = exp.length ? resultJson(exp.at(-1).result) : null;
-  r.check("the experiment's run finishes", je?.state === "finished" && je.exitCode === 0 && typeof je.metric === "number", je ? `${exp.length} call(s), val_bpb ${je.metric}` : oneLine(exp.at(-1)?.result, 200));
+  const chain = (what, run) => llm.calls.filter((c) => c.step.role === "run" && c.step.what === what && c.step.run === run);
+  const baselines = [
+    [1, `the baseline (sleeps ${sleepSeconds} s) finishes with no failed call${why}`],
+    [2, `the baseline's repeat (the same code: sleeps ${sleepSeconds} s again) finishes with no failed call${why}`],
+  ];
+  for (const [run, name] of baselines) {
+    const calls = chain("baseline", run);
+    const last = calls.at(-1);
+    const j = last ? resultJson(last.result) : null;
+    const total = calls.reduce((ms, c) => ms + (c.ms ?? 0), 0);
+    const failed = calls.filter((c) => c.result === null || isError(c) || !resultJson(c.result));
+    r.check(
+      name,
+      last && failed.length === 0 && j?.state === "finished" && j.exitCode === 0 && typeof j.metric === "number" && total >= minMs,
+      last
+        ? `${calls.length} run_training call(s) over ${secs(total)}${calls.length > 1 ? ` (${calls.map((c) => secs(c.ms ?? 0)).join(" + ")})` : ""}; last: ${j ? `state ${j.state}, exit ${j.exitCode}, val_bpb ${j.metric}` : oneLine(last.result, 200)}${failed.length ? `; failed: ${failed.map((c) => oneLine(c.result, 160)).join(" | ")}` : ""}`
+        : "never called",
+    );
+  }
+  for (const [run, name] of [
+    [1, "the experiment's run finishes"],
+    [2, "the experiment's confirmation run finishes"],
+  ]) {
+    const calls = chain("experiment", run);
+    const je = calls.length ? resultJson(calls.at(-1).result) : null;
+    r.check(name, je?.state === "finished" && je.exitCode === 0 && typeof je.metric === "number", je ? `${calls.length} call(s), val_bpb ${je.metric}` : calls.length ? oneLine(calls.at(-1).result, 200) : "never called");
+  }
 }
 
-/** results.tsv, git and the processes left on the workspace. */
-export async function checkWorkspace(r, ws, base) {
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * results.tsv and the run log under the noise-aware rule: the baseline and the experiment kept,
+ * each with its repeat (same commit, `[run 2: mean …]`), and one run-log entry per row.
+ */
+export function checkRows(r, ws, base, { sleepSeconds }) {
   const resultsPath = path.join(ws, "results.tsv");
   const lines = fs.existsSync(resultsPath) ? fs.readFileSync(resultsPath, "utf8").split("\n").filter((l) => l.length) : [];
   const rows = lines.map((l) => l.split("\t"));
   r.say(`results.tsv:\n${lines.map((l) => `    ${l}`).join("\n")}`);
   const head = git(ws, "rev-parse", "HEAD");
   r.check("results.tsv header", rows[0]?.join("|") === "commit|val_bpb|memory_gb|status|description", rows[0]?.join(" | ") ?? "missing");
-  r.check("results.tsv has 2 rows", rows.length === 3, `${Math.max(0, rows.length - 1)} rows`);
-  const [, b, x] = rows;
+  r.check("results.tsv has 4 rows (the baseline and the experiment, each run twice)", rows.length === 5, `${Math.max(0, rows.length - 1)} rows`);
+  const [, b, b2, x, x2] = rows;
   r.check("row 1: the baseline, keep, at the session base", b && b[3] === "keep" && b[4] === "baseline" && base.startsWith(b[0]), b?.join(" | "));
-  r.check("row 2: the experiment, keep, at HEAD", x && x[3] === "keep" && x[4] === EXPERIMENT && head.startsWith(x[0]), x?.join(" | "));
-  r.check("ORDER 5 improves val_bpb", b && x && Number(x[1]) < Number(b[1]), b && x ? `${b[1]} -> ${x[1]}` : "");
+  r.check(
+    "row 2: the baseline's repeat, keep, same commit, with the mean of 2 runs and σ",
+    b && b2 && b2[0] === b[0] && b2[3] === "keep" && /^baseline \[run 2: mean \d+\.\d{6} of 2 runs, σ \d+\.\d{6}\]$/.test(b2[4]),
+    b2?.join(" | "),
+  );
+  r.check("row 3: the experiment, keep, at HEAD", x && x[3] === "keep" && x[4] === EXPERIMENT && head.startsWith(x[0]), x?.join(" | "));
+  r.check(
+    "row 4: the experiment's confirmation, keep, same commit, its mean ahead of the baseline's",
+    b && x && x2 && x2[0] === x[0] && x2[3] === "keep" && new RegExp(`^${escapeRe(EXPERIMENT)} \\[run 2: mean \\d+\\.\\d{6} of 2 runs, ahead of ${b[0]} \\d+\\.\\d{6}\\]$`).test(x2[4]),
+    x2?.join(" | "),
+  );
+  r.check("ORDER 5 improves val_bpb", b && b2 && x && x2 && Math.max(Number(x[1]), Number(x2[1])) < Math.min(Number(b[1]), Number(b2[1])), b && x ? `${b[1]}, ${b2?.[1]} -> ${x[1]}, ${x2?.[1]}` : "");
+
+  // .git/autoresearch/runs.jsonl: one entry per row, in order, with the code hash that groups the runs.
+  const logPath = path.join(ws, ".git", "autoresearch", "runs.jsonl");
+  const log = fs.existsSync(logPath)
+    ? fs
+        .readFileSync(logPath, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => {
+          try {
+            return JSON.parse(l);
+          } catch {
+            return null;
+          }
+        })
+    : [];
+  const data = rows.slice(1);
+  const matches = log.length === data.length && log.every((e, i) => e && e.line === i + 2 && e.commit === data[i][0] && e.status === data[i][3] && typeof e.value === "number" && e.value.toFixed(6) === data[i][1] && e.revoked === false);
+  r.check(
+    ".git/autoresearch/runs.jsonl has one entry per row (line, commit, status, value)",
+    matches,
+    `${log.length} entries: ${log.map((e) => (e ? `line ${e.line} ${e.commit} ${e.status} ${e.value} ${e.durationSeconds} s` : "unparsable")).join("; ")}`,
+  );
+  const [l1, l2, l3, l4] = log;
+  r.check(
+    "the run log groups the runs by code: the baseline's two under one key, the experiment's two under another",
+    !!(l1?.key && l1.key === l2?.key && l3?.key && l3.key === l4?.key && l1.key !== l3.key),
+    log.map((e) => String(e?.key).slice(0, 12)).join(", "),
+  );
+  r.check(
+    `the run log has both baseline runs lasting the ${sleepSeconds} s sleep or more`,
+    [l1, l2].every((e) => typeof e?.durationSeconds === "number" && e.durationSeconds >= sleepSeconds),
+    [l1, l2].map((e) => `${e?.durationSeconds} s`).join(", "),
+  );
+  return { rows, head };
+}
+
+/** The JSON answers of the script's log_result calls, in order, and of its last status call, as the model saw them. */
+export function answersOf(llm) {
+  const logs = llm.calls.filter((c) => c.step.role === "log").map((c) => resultJson(c.result));
+  const st = resultJson(llm.calls.filter((c) => c.step.label === "final").at(-1)?.result);
+  return { logs, st };
+}
+
+/**
+ * log_result's and status's answers under the noise-aware rule: `due`, `decision` and `next` of
+ * the four log_result calls, and status's best (mean of 2 runs) and noise. `logs`: the four
+ * structuredContent objects in order; `st`: status's.
+ */
+export function checkNoise(r, logs, st, { base, head }) {
+  const short = (h) => h?.slice(0, 7);
+  const dues = logs.map((l) => (l ? l.due : "no JSON"));
+  r.check("log_result's due: run_training after the first baseline and the experiment, null after their repeats", JSON.stringify(dues) === JSON.stringify(["run_training", null, "run_training", null]), JSON.stringify(dues));
+  const d = logs.map((l) => l?.decision);
+  const shape = d.map((x) => (x ? `${x.kind}/${x.n}` : "none"));
+  r.check("log_result's decision: baseline n 1, baseline n 2, candidate n 1, confirmation n 2", shape.join(",") === "baseline/1,baseline/2,candidate/1,confirmation/2", shape.join(", "));
+  const [d1, d2, d3, d4] = d;
+  const quiet = d.every((x) => x && x.revoked === false && x.resetTo === null && x.closeCall === false);
+  r.check(
+    "decision: σ from the baseline's repeat, the experiment against the baseline's mean of 2, nothing revoked",
+    quiet &&
+      d1.sigma === null &&
+      d1.against === null &&
+      typeof d2.sigma === "number" &&
+      d2.against === null &&
+      typeof d3.sigma === "number" &&
+      d3.against?.commit === short(base) &&
+      d3.against.n === 2 &&
+      d4.against?.commit === short(base) &&
+      d4.against.n === 2 &&
+      Math.abs(d3.against.mean - d2.mean) < 1e-9 &&
+      d4.mean < d2.mean,
+    d.map((x) => (x ? `${x.kind}: mean ${x.mean}, n ${x.n}, σ ${x.sigma}, against ${x.against ? `${x.against.commit} ${x.against.mean} (${x.against.n})` : "none"}, revoked ${x.revoked}` : "none")).join(" | "),
+  );
+  const nexts = logs.map((l) => l?.next ?? "");
+  r.check(
+    "log_result's next: run the baseline again, then the next idea; the keep measured again, then the next idea",
+    /^Baseline run 1 of 2 logged: run_training again\b/.test(nexts[0]) && /\bapply_patch\b/.test(nexts[1]) && /^Kept for now on 1 run\b.*\brun_training\b/.test(nexts[2]) && /\bapply_patch\b/.test(nexts[3]),
+    nexts.map((n) => oneLine(n, 110)).join(" | "),
+  );
+  const best = st?.best;
+  r.check(
+    "status: the best is the experiment, the mean of its 2 runs ± σ/√2",
+    !!best && best.commit === short(head) && best.n === 2 && best.description === EXPERIMENT && Math.abs(best.metric - d4?.mean) < 1e-9 && typeof best.stderr === "number" && Math.abs(best.stderr - d4.sigma / Math.SQRT2) < 1e-9,
+    JSON.stringify(best),
+  );
+  const nz = st?.noise;
+  r.check("status: noise with σ, 1 experiment, 1 kept, 0 revoked", !!nz && typeof nz.sigma === "number" && nz.df === 2 && nz.experiments === 1 && nz.kept === 1 && nz.revoked === 0, JSON.stringify(nz));
+}
+
+/** results.tsv and the run log, git, and the processes left on the workspace. */
+export async function checkWorkspace(r, ws, base, { sleepSeconds }) {
+  const { head } = checkRows(r, ws, base, { sleepSeconds });
 
   const branch = git(ws, "rev-parse", "--abbrev-ref", "HEAD");
   r.check(`branch autoresearch/${TAG}`, branch === `autoresearch/${TAG}`, branch);
@@ -415,6 +585,7 @@ export async function checkWorkspace(r, ws, base) {
       process.kill(p.pid, "SIGKILL");
     } catch {}
   }
+  return { head };
 }
 
 /** What the tap saw: the client's initialize, progress tokens, cancellations, server starts. */
