@@ -588,6 +588,18 @@ export async function checkWorkspace(r, ws, base, { sleepSeconds }) {
   return { head };
 }
 
+/**
+ * The answers (see mcp-tap.mjs) the server gave to the tools/call of `tool`, in order, over every
+ * connection in the tap's log: what the structuredContent said, whether or not the client showed it.
+ */
+export function tapAnswers(tapLog, tool) {
+  const recs = readTap(tapLog);
+  const conn = (x) => x.tap ?? 0;
+  return recs
+    .filter((x) => x.dir === "in" && x.method === "tools/call" && x.name === tool)
+    .map((q) => recs.find((x) => x.dir === "out" && conn(x) === conn(q) && x.id === q.id && x.result)?.answer ?? null);
+}
+
 /** What the tap saw: the client's initialize, progress tokens, cancellations, server starts. */
 export function checkTap(r, tapLog, { client }) {
   const recs = readTap(tapLog);

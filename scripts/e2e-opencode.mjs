@@ -9,9 +9,16 @@
 //  3. checks `opencode mcp list` (connected) and `opencode debug skill` (autoresearch found);
 //  4. runs `opencode run` against scripts/fake-llm.mjs, a local OpenAI-compatible endpoint that
 //     calls opencode's skill tool (only where ripgrep is on PATH), then start_session,
-//     run_training (baseline, > 60 s), log_result, apply_patch, commit, run_training, log_result,
-//     and ends the turn;
-//  5. asserts results.tsv, git, every tool answer and the baseline's duration; prints PASS/FAIL.
+//     run_training (baseline, > 60 s), log_result; as its answer's `Next:` asks for the baseline
+//     again (the noise-aware rule measures it twice), apply_patch (which the server must refuse
+//     while the repeat is due), run_training (> 60 s again) and log_result; apply_patch, commit,
+//     run_training, log_result, the new keep's confirmation run and its log_result (again as
+//     `Next:` says), status, and ends the turn;
+//  5. asserts results.tsv (each commit kept twice, the second row `[run 2: mean …]`), the run log
+//     (.git/autoresearch/runs.jsonl), git, every tool answer, the baseline runs' durations, and
+//     log_result's `due` and `decision` and status's best and noise from the structuredContent
+//     (opencode shows the model only the text, so scripts/mcp-tap.mjs, wrapped around the server in
+//     opencode.json, records them); prints PASS/FAIL.
 //
 // opencode runs with its own HOME and XDG dirs under the temp dir, with the provider in that
 // HOME's global config, and with updates, models.dev, LSP downloads and sharing turned off: it
@@ -19,10 +26,12 @@
 // and opencode's own install of @opencode-ai/plugin into <ws>/.opencode/, which may fail harmlessly).
 //
 //   node scripts/e2e-opencode.mjs [--opencode-version V] [--mcp-timeout MS|none] [--sleep S]
-//                                 [--limit S] [--offline] [--keep] [--verbose]
+//                                 [--limit S] [--offline] [--no-tap] [--keep] [--verbose]
 // --mcp-timeout none removes "timeout" from the mcp entry: the long call must then live on
 // opencode resetting its 60 s timer on progress. --offline points opencode's npm at a dead
-// registry (after the install), as on a machine without network. Env: OPENCODE_VERSION.
+// registry (after the install), as on a machine without network. --no-tap: the server as `init`
+// registered it (then the structuredContent checks are skipped). The baseline runs twice, so its
+// sleep counts twice. Env: OPENCODE_VERSION.
 
 import { parseArgs } from "node:util";
 import { children, killChildren, killGroup, leftovers, run } from "./procs.mjs";
@@ -32,22 +41,22 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFakeLlm, oneLine } from "./fake-llm.mjs";
+import { EXPERIMENT, TAG, checkNoise, checkRows, dueOf, experimentPatch, measured, tapAnswers } from "./e2e-lib.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = path.join(REPO, "dist", "cli.js");
 const EXAMPLE = path.join(REPO, "examples", "tiny-lm");
 const SKILL = path.join(REPO, "skills", "autoresearch", "SKILL.md");
+const TAP = path.join(REPO, "scripts", "mcp-tap.mjs");
 const CACHE = path.join(os.tmpdir(), "autoresearch-e2e");
 const PROVIDER = "fake";
 const MODEL = "scripted";
-const TAG = "e2e";
-const EXPERIMENT = "raise ORDER from 3 to 5 bytes of context";
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
 function usage(msg) {
-  console.error(`e2e-opencode: ${msg}\nusage: node scripts/e2e-opencode.mjs [--opencode-version V] [--mcp-timeout MS|none] [--sleep S] [--limit S] [--offline] [--keep] [--verbose]`);
+  console.error(`e2e-opencode: ${msg}\nusage: node scripts/e2e-opencode.mjs [--opencode-version V] [--mcp-timeout MS|none] [--sleep S] [--limit S] [--offline] [--no-tap] [--keep] [--verbose]`);
   process.exit(2);
 }
 let args;
@@ -56,6 +65,7 @@ try {
     options: {
       keep: { type: "boolean" },
       offline: { type: "boolean" },
+      "no-tap": { type: "boolean" },
       verbose: { type: "boolean" },
       "opencode-version": { type: "string" },
       "mcp-timeout": { type: "string" },
@@ -68,11 +78,12 @@ try {
 }
 const keep = !!args.keep;
 const offline = !!args.offline;
+const tap = !args["no-tap"];
 const verbose = !!args.verbose;
 const wantedVersion = args["opencode-version"] ?? process.env.OPENCODE_VERSION;
 const mcpTimeoutArg = args["mcp-timeout"];
 const sleepSeconds = Number(args.sleep ?? 65);
-const limitSeconds = Number(args.limit ?? 540);
+const limitSeconds = Number(args.limit ?? 2 * sleepSeconds + 410); // the baseline runs twice (its repeat sleeps too)
 if (!(sleepSeconds > 60)) usage("--sleep must be more than 60 (the point is a call that outlasts opencode's 60 s default)");
 if (mcpTimeoutArg !== undefined && mcpTimeoutArg !== "none" && !(Number(mcpTimeoutArg) > 0)) usage("--mcp-timeout takes milliseconds or none");
 
@@ -214,7 +225,7 @@ function prepareWorkspace(tmp) {
 }
 
 /** `autoresearch-mcp init <ws>`, or the same by hand while init is not built. Returns the mcp entry. */
-async function registerServer(ws) {
+async function registerServer(ws, tapLog) {
   const r = await run(process.execPath, [CLI, "init", ws], { timeoutMs: 60_000 });
   const out = `${r.stdout}${r.stderr}`.trim();
   if (r.code === 0) {
@@ -243,6 +254,11 @@ async function registerServer(ws) {
     fs.writeFileSync(confPath, JSON.stringify(conf, null, 2) + "\n");
     say(`mcp entry timeout: ${mcpTimeoutArg === "none" ? "removed (opencode's default 60 s, reset by progress)" : `${mcpTimeoutArg} ms`}`);
   }
+  if (tapLog) {
+    // The tap logs the JSON-RPC traffic (opencode shows the model the text, not the structuredContent).
+    entry.command = [process.execPath, TAP, tapLog, ...entry.command];
+    fs.writeFileSync(confPath, JSON.stringify(conf, null, 2) + "\n");
+  }
   // What init wrote is untracked; start_session refuses a dirty tree, so commit it as a user would.
   const dirty = git(ws, "status", "--porcelain", "--untracked-files=all");
   if (dirty) {
@@ -269,7 +285,8 @@ async function main() {
   const home = path.join(tmp, "home");
   const ws = prepareWorkspace(tmp);
   say(`workspace ${ws}`);
-  const entry = await registerServer(ws);
+  const tapLog = tap ? path.join(tmp, "mcp-tap.jsonl") : null;
+  const entry = await registerServer(ws, tapLog);
   const base = git(ws, "rev-parse", "HEAD");
 
   // The scripted model. Its port goes into opencode's global config in the isolated HOME, so the
@@ -278,23 +295,20 @@ async function main() {
   // it only where rg is on PATH. The MCP tools need no rg.
   const hasRg = spawnSync("rg", ["--version"], { encoding: "utf8" }).status === 0;
   if (!hasRg) note("ripgrep (rg) is not on PATH: skipping opencode's skill tool (it needs rg, e.g. the Debian package ripgrep); the MCP tools do not");
+  // The noise-aware rule (the default): each log_result whose answer asks for the commit again
+  // (the baseline's repeat, the experiment's confirmation) is followed by run_training and
+  // log_result once more; while the baseline's repeat is due, apply_patch must be refused.
+  const mcp = (tool) => `autoresearch_${tool}`;
+  const patch = experimentPatch(sleepSeconds);
+  const commitRuns = measured({ mcp, probe: { tool: mcp("apply_patch"), args: patch, expect: "refused-due", label: "before the baseline's repeat" } });
   const steps = [
     ...(hasRg ? [{ tool: "skill", args: { name: "autoresearch" } }] : []),
-    { tool: "autoresearch_start_session", args: { tag: TAG } },
-    { tool: "autoresearch_run_training", args: {} },
-    { tool: "autoresearch_log_result", args: { description: "baseline" } },
-    {
-      tool: "autoresearch_apply_patch",
-      args: {
-        edits: [
-          { old: "ORDER = 3", new: "ORDER = 5" },
-          { old: `E2E_SLEEP_SECONDS = ${sleepSeconds}`, new: "E2E_SLEEP_SECONDS = 0" },
-        ],
-      },
-    },
-    { tool: "autoresearch_commit", args: { description: EXPERIMENT } },
-    { tool: "autoresearch_run_training", args: {} },
-    { tool: "autoresearch_log_result", args: { description: EXPERIMENT } },
+    { tool: mcp("start_session"), args: { tag: TAG } },
+    ...commitRuns("baseline", "baseline"),
+    { tool: mcp("apply_patch"), args: patch },
+    { tool: mcp("commit"), args: { description: EXPERIMENT } },
+    ...commitRuns("experiment", EXPERIMENT),
+    { tool: mcp("status"), args: { rows: 10 }, label: "final" },
   ];
   const finalText = "Finished the scripted autoresearch session: baseline and one experiment logged.";
   llm = await startFakeLlm({ steps, finalText, model: MODEL, log: (l) => say(l) });
@@ -344,10 +358,10 @@ async function main() {
   }
 
   // opencode mcp list
-  const mcp = await run(oc.bin, ["mcp", "list"], { cwd: ws, env, timeoutMs: 120_000 });
-  timings.push(["opencode mcp list", mcp.ms]);
-  const mcpOut = stripAnsi(`${mcp.stdout}\n${mcp.stderr}`);
-  check("opencode mcp list: autoresearch connected", mcp.code === 0 && /autoresearch\s+connected/.test(mcpOut), oneLine(mcpOut.split("\n").filter((l) => /autoresearch/.test(l)).join(" | "), 200) || oneLine(mcpOut, 300));
+  const mcpList = await run(oc.bin, ["mcp", "list"], { cwd: ws, env, timeoutMs: 120_000 });
+  timings.push(["opencode mcp list", mcpList.ms]);
+  const mcpOut = stripAnsi(`${mcpList.stdout}\n${mcpList.stderr}`);
+  check("opencode mcp list: autoresearch connected", mcpList.code === 0 && /autoresearch\s+connected/.test(mcpOut), oneLine(mcpOut.split("\n").filter((l) => /autoresearch/.test(l)).join(" | "), 200) || oneLine(mcpOut, 300));
 
   // opencode debug skill
   const sk = await run(oc.bin, ["debug", "skill"], { cwd: ws, env, timeoutMs: 120_000 });
@@ -421,36 +435,48 @@ async function main() {
   for (const c of llm.calls) {
     const ev = toolEvents.find((p) => p.callID === c.id);
     const out = c.result ?? "";
+    const name = `${c.step.label ? `${c.step.label}: ` : ""}${c.tool} ${JSON.stringify(c.args).slice(0, 60)}`;
+    const detail = c.result === null ? "no result reached the model" : `${secs(c.ms)}, ${ev?.state?.status ?? "no tool event"}: ${oneLine(out, 150)}`;
+    if (c.step.expect === "refused-due") {
+      // opencode marks a refusal (an isError result) as a tool error and shows the model its text.
+      check(`${name} is refused (repeat due)`, c.result !== null && ev?.state?.status === "error" && /^Refused: The baseline [0-9a-f]{7} has 1 of 2 runs\b/m.test(out) && /^Next: Run it again first: run_training\b/m.test(out), detail);
+      continue;
+    }
     const ok = c.result !== null && ev?.state?.status === "completed" && !/^(Refused:|MCP error)/.test(out) && (c.tool !== "skill" || out.includes("# Autoresearch"));
-    check(`${c.tool} ${JSON.stringify(c.args).slice(0, 60)}`, ok, c.result === null ? "no result reached the model" : `${secs(c.ms)}, ${ev?.state?.status ?? "no tool event"}: ${oneLine(out, 150)}`);
+    check(name, ok, detail);
   }
   const finalSeen = events.some((e) => e.type === "text" && e.part?.text === finalText);
   check("the turn ends with the model's final text", llm.finalSentAt !== null && finalSeen);
   const errors = events.filter((e) => e.type === "error");
   check("opencode reports no errors", errors.length === 0, errors.map((e) => oneLine(JSON.stringify(e.error), 200)).join("; "));
 
-  // The long call.
-  const baseline = llm.calls.find((c) => c.tool === "autoresearch_run_training");
-  const baselineEv = toolEvents.find((p) => p.callID === baseline.id);
-  const evMs = baselineEv?.state?.time ? baselineEv.state.time.end - baselineEv.state.time.start : null;
-  check(
-    "the baseline run_training call lasted more than 60 s and succeeded",
-    baseline.ms !== null && baseline.ms > 60_000 && /\(exit 0\)/.test(baseline.result ?? "") && /\d\.\d{4}/.test(baseline.result ?? ""),
-    `${baseline.ms === null ? "no result" : secs(baseline.ms)} between the tool call and its result at the model (opencode's own tool time: ${evMs === null ? "?" : secs(evMs)}; mcp timeout ${entry.timeout === undefined || mcpTimeoutArg === "none" ? "unset" : `${mcpTimeoutArg ?? entry.timeout} ms`})`,
-  );
+  // The long calls: the baseline and its repeat (the same code, so the same sleep).
+  for (const [run, name] of [
+    [1, "the baseline run_training call lasted more than 60 s and succeeded"],
+    [2, "the baseline's repeat run_training call lasted more than 60 s and succeeded"],
+  ]) {
+    const baseline = llm.calls.find((c) => c.step.role === "run" && c.step.what === "baseline" && c.step.run === run);
+    const baselineEv = baseline && toolEvents.find((p) => p.callID === baseline.id);
+    const evMs = baselineEv?.state?.time ? baselineEv.state.time.end - baselineEv.state.time.start : null;
+    check(
+      name,
+      !!baseline && baseline.ms !== null && baseline.ms > 60_000 && /\(exit 0\)/.test(baseline.result ?? "") && /\d\.\d{4}/.test(baseline.result ?? ""),
+      !baseline
+        ? "never called"
+        : `${baseline.ms === null ? "no result" : secs(baseline.ms)} between the tool call and its result at the model (opencode's own tool time: ${evMs === null ? "?" : secs(evMs)}; mcp timeout ${entry.timeout === undefined || mcpTimeoutArg === "none" ? "unset" : `${mcpTimeoutArg ?? entry.timeout} ms`})`,
+    );
+  }
 
-  // results.tsv
-  const resultsPath = path.join(ws, "results.tsv");
-  const lines = fs.existsSync(resultsPath) ? fs.readFileSync(resultsPath, "utf8").split("\n").filter((l) => l.length) : [];
-  const rows = lines.map((l) => l.split("\t"));
-  say(`results.tsv:\n${lines.map((l) => `    ${l}`).join("\n")}`);
-  const head = git(ws, "rev-parse", "HEAD");
-  check("results.tsv header", rows[0]?.join("|") === "commit|val_bpb|memory_gb|status|description", rows[0]?.join(" | ") ?? "missing");
-  check("results.tsv has 2 rows", rows.length === 3, `${Math.max(0, rows.length - 1)} rows`);
-  const [, b, x] = rows;
-  check("row 1: the baseline, keep, at the session base", b && b[3] === "keep" && b[4] === "baseline" && base.startsWith(b[0]), b?.join(" | "));
-  check("row 2: the experiment, keep, at HEAD", x && x[3] === "keep" && x[4] === EXPERIMENT && head.startsWith(x[0]), x?.join(" | "));
-  check("ORDER 5 improves val_bpb", b && x && Number(x[1]) < Number(b[1]), b && x ? `${b[1]} -> ${x[1]}` : "");
+  // results.tsv and the run log
+  const { head } = checkRows({ check, say }, ws, base, { sleepSeconds });
+
+  // What the model read from log_result (the text: its Next: line) and what the server answered
+  // (the structuredContent, through the tap).
+  const logCalls = llm.calls.filter((c) => c.step.role === "log");
+  const read = logCalls.map((c) => dueOf(c.result) ?? "none");
+  check("the model reads a repeat as due from log_result's Next: after the first baseline and the experiment, not after their repeats", read.join(",") === "run_training,none,run_training,none", read.join(", "));
+  if (tapLog) checkNoise({ check }, tapAnswers(tapLog, "log_result"), tapAnswers(tapLog, "status").at(-1), { base, head });
+  else note("--no-tap: log_result's due and decision and status's best and noise (structuredContent) are not checked");
 
   // git
   const branch = git(ws, "rev-parse", "--abbrev-ref", "HEAD");
@@ -508,11 +534,11 @@ await cleanup();
 const failed = checks.filter((c) => !c.ok);
 console.log("\n---");
 if (outcome) console.log(`opencode ${outcome.oc.version} (${outcome.oc.pkg}); node ${process.version}`);
-for (const [what, ms] of timings) console.log(`${what.padEnd(26)} ${secs(ms)}`);
-if (llm) for (const c of llm.calls) console.log(`${c.tool.padEnd(26)} ${c.ms === null ? "-" : secs(c.ms)}`);
+for (const [what, ms] of timings) console.log(`${what.padEnd(56)} ${secs(ms)}`);
+if (llm) for (const c of llm.calls) console.log(`${`${c.tool}${c.step.label ? ` (${c.step.label})` : ""}`.padEnd(56)} ${c.ms === null ? "-" : secs(c.ms)}`);
 for (const n of notes) console.log(`note: ${n}`);
 if (outcome) {
-  if (failed.length || keep) console.log(`workspace kept: ${outcome.ws} (opencode log: ${path.join(tmp, "opencode.log")}, events: ${path.join(tmp, "opencode-events.jsonl")})`);
+  if (failed.length || keep) console.log(`workspace kept: ${outcome.ws} (opencode log: ${path.join(tmp, "opencode.log")}, events: ${path.join(tmp, "opencode-events.jsonl")}${tap ? `, MCP tap: ${path.join(tmp, "mcp-tap.jsonl")}` : ""})`);
   else fs.rmSync(tmp, { recursive: true, force: true });
 }
 console.log(`${failed.length ? "FAIL" : "PASS"} e2e:opencode — ${checks.length - failed.length}/${checks.length} checks in ${secs(Date.now() - T0)}`);

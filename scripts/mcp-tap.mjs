@@ -6,8 +6,10 @@
 //
 //   node scripts/mcp-tap.mjs <log.jsonl> <command> [args...]
 //
-// Records: {t, dir: "start"|"in"|"out"|"exit", ...}; "in" is client -> server. Signals are passed
-// on to the server; the tap exits with the server's exit code.
+// Records: {t, tap, dir: "start"|"in"|"out"|"exit", ...}; "in" is client -> server, `tap` the tap's
+// pid (one per connection: several may share a log). A result with structuredContent records its
+// keys, and `answer`: its small fields that say what to do next (due, decision, next, best, noise).
+// Signals are passed on to the server; the tap exits with the server's exit code.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 
@@ -19,7 +21,7 @@ if (!logFile || !cmd) {
 const fd = fs.openSync(logFile, "a");
 const record = (r) => {
   try {
-    fs.writeSync(fd, JSON.stringify({ t: Date.now(), ...r }) + "\n");
+    fs.writeSync(fd, JSON.stringify({ t: Date.now(), tap: process.pid, ...r }) + "\n");
   } catch {}
 };
 
@@ -39,7 +41,12 @@ function summary(dir, m) {
     r.result = true;
     if (m.result?.isError) r.isError = true;
     if (m.result?.serverInfo) r.serverInfo = m.result.serverInfo;
-    if (m.result?.structuredContent) r.structured = Object.keys(m.result.structuredContent);
+    const sc = m.result?.structuredContent;
+    if (sc) {
+      r.structured = Object.keys(sc);
+      const answer = Object.fromEntries(["due", "decision", "next", "best", "noise"].filter((k) => k in sc).map((k) => [k, sc[k]]));
+      if (Object.keys(answer).length) r.answer = answer;
+    }
   }
   if (m.error) r.error = m.error;
   return r;
