@@ -107,6 +107,7 @@ export interface LoggedFacts {
     kind?: string;
     mean?: number | null;
     n?: number;
+    sigma?: number | null;
   };
 }
 
@@ -123,6 +124,8 @@ export function nextAfterLog(f: LoggedFacts): string {
     : `Kept for now on ${z.due.n} run${z.due.n === 1 ? "" : "s"}: every new keep is measured again before the next idea. run_training, then log_result with the same description.`;
   if (!f.keptAny) return BASELINE_CRASHED;
   if (z?.revoked) return `Revoked: ${z.reason ?? "its repeat did not hold"}. The branch went back to ${z.resetTo ?? "the best"}. Next idea: apply_patch.`;
+  if (z && f.status === "keep" && z.kind === "baseline" && z.mean != null && (z.n ?? 0) > 1)
+    return `Baseline measured: mean ${z.mean.toFixed(6)} of ${z.n} runs${z.sigma != null ? `, σ ${z.sigma.toFixed(6)}` : ""}. Next idea: apply_patch.`;
   if (z && f.status === "keep" && (z.kind === "confirmation" || z.kind === "repeat") && z.mean != null)
     return `${z.kind === "confirmation" ? "Confirmed" : "Still kept"}: the mean of ${z.n} runs, ${z.mean.toFixed(6)}, is ahead of the best of the others. Next idea: apply_patch.`;
   if (z?.closeCall && f.status === "discard")

@@ -98,7 +98,7 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
       crashesSinceBest: crashes,
       timedOut: o.timedOut,
       stall,
-      noise: decision ? { due: due ? { ...due, baseline: head === s.base } : null, revoked, resetTo, closeCall: decision.closeCall && status === "discard", reason: proposal.reason, kind: decision.kind, mean: decision.mean, n: decision.n } : undefined,
+      noise: decision ? { due: due ? { ...due, baseline: head === s.base } : null, revoked, resetTo, closeCall: decision.closeCall && status === "discard", reason: proposal.reason, kind: decision.kind, mean: decision.mean, n: decision.n, sigma: decision.sigma } : undefined,
     }),
   };
 }

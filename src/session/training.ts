@@ -213,7 +213,7 @@ export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly Result
       ? "Already logged."
       : cut
         ? `The run was interrupted (${rec.exit.reason === "shutdown" ? "the server stopped: the client went away" : "the server died"}); it is not the code's fault and has no row to log: run it again with run_training.`
-        : `Call log_result {"description":"..."}; the server proposes "${proposal.status}"${!o.crashed ? "" : rows.some((r) => r.status === "keep") ? " (read the tail above to decide whether one fix is worth it)" : " (nothing was kept yet: the baseline's crash is the environment's, not train.py's; log it, then report the reason to the human and stop)"}.`,
+        : `Call log_result {"description":"${judged?.decision && judged.decision.kind !== "candidate" ? "<the same description as its first run>" : "..."}"}; the server proposes "${proposal.status}"${!o.crashed ? "" : rows.some((r) => r.status === "keep") ? " (read the tail above to decide whether one fix is worth it)" : " (nothing was kept yet: the baseline's crash is the environment's, not train.py's; log it, then report the reason to the human and stop)"}.`,
   };
 }
 

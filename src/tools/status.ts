@@ -53,7 +53,9 @@ export const statusTool = defineTool({
     const c = r.counts;
     const lines = [
       r.session ? `Session ${r.session.tag} on ${r.session.branch}, HEAD ${r.head}.` : `No session (branch ${r.branch ?? "detached"}).`,
-      `${c.total} experiments: ${c.keep} keep, ${c.discard} discard, ${c.crash} crash; ${r.sinceLastKeep} since the last keep.`,
+      r.noise
+        ? `${c.total} runs of ${r.noise.experiments} experiments (rows: ${c.keep} keep, ${c.discard} discard, ${c.crash} crash); ${r.sinceLastKeep} since the last keep.`
+        : `${c.total} experiments: ${c.keep} keep, ${c.discard} discard, ${c.crash} crash; ${r.sinceLastKeep} since the last keep.`,
       r.best
         ? `Best ${r.metric} ${r.best.metric.toFixed(6)}${r.best.n !== undefined ? `${r.best.stderr != null ? ` ± ${r.best.stderr.toFixed(6)}` : ""} (mean of ${r.best.n} run${r.best.n === 1 ? "" : "s"})` : ""} at ${r.best.commit} (${r.best.description})${r.improvement !== null ? `, ${r.improvement.toFixed(6)} better than baseline` : ""}.`
         : "No kept result yet.",

@@ -264,6 +264,7 @@ describe("nextAfterLog", () => {
     { name: "noise: a close call offers the repeat", facts: f({ status: "discard", noise: { ...Z, closeCall: true } }), says: /close call.*run_training \{"repeat":true\}.*otherwise reset_to_best/, widen: false },
     { name: "noise: a plain discard is a discard", facts: f({ status: "discard", noise: Z }), says: /^Not kept: call reset_to_best/, widen: false },
     { name: "noise: a new keep with no confirmation wanted goes on", facts: f({ status: "keep", stall: 0, noise: Z }), says: /^Kept: .*apply_patch/, widen: false },
+    { name: "noise: the baseline's repeat says it is measured", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "baseline", mean: 1.0002, n: 2, sigma: 0.000283 } }), says: /^Baseline measured: mean 1\.000200 of 2 runs, σ 0\.000283\. Next idea: apply_patch\.$/, not: /advances/, widen: false },
     { name: "noise: a confirmation that held says so", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "confirmation", mean: 0.95, n: 2 } }), says: /^Confirmed: the mean of 2 runs, 0\.950000, is ahead .*Next idea: apply_patch/, widen: false },
     { name: "noise: a repeat of the best that held says so", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "repeat", mean: 0.95, n: 3 } }), says: /^Still kept: the mean of 3 runs/, not: /advances/, widen: false },
   ])("$name", ({ facts, says, not, widen }) => {
