@@ -182,7 +182,8 @@ export function serverCommand(ws, tapLog) {
   return { command: process.execPath, args: [TAP, tapLog, process.execPath, CLI, "serve", "--workspace", ws] };
 }
 
-export function readTap(file) {
+/** A JSON-lines file's records (a line that does not parse is skipped); none when the file is missing. */
+export function readJsonl(file) {
   if (!fs.existsSync(file)) return [];
   return fs
     .readFileSync(file, "utf8")
@@ -469,19 +470,7 @@ export function checkRows(r, ws, base, { sleepSeconds }) {
 
   // .git/autoresearch/runs.jsonl: one entry per row, in order, with the code hash that groups the runs.
   const logPath = path.join(ws, ".git", "autoresearch", "runs.jsonl");
-  const log = fs.existsSync(logPath)
-    ? fs
-        .readFileSync(logPath, "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => {
-          try {
-            return JSON.parse(l);
-          } catch {
-            return null;
-          }
-        })
-    : [];
+  const log = readJsonl(logPath);
   const data = rows.slice(1);
   const matches = log.length === data.length && log.every((e, i) => e && e.line === i + 2 && e.commit === data[i][0] && e.status === data[i][3] && typeof e.value === "number" && e.value.toFixed(6) === data[i][1] && e.revoked === false);
   r.check(
@@ -593,7 +582,7 @@ export async function checkWorkspace(r, ws, base, { sleepSeconds }) {
  * connection in the tap's log: what the structuredContent said, whether or not the client showed it.
  */
 export function tapAnswers(tapLog, tool) {
-  const recs = readTap(tapLog);
+  const recs = readJsonl(tapLog);
   const conn = (x) => x.tap ?? 0;
   return recs
     .filter((x) => x.dir === "in" && x.method === "tools/call" && x.name === tool)
@@ -602,7 +591,7 @@ export function tapAnswers(tapLog, tool) {
 
 /** What the tap saw: the client's initialize, progress tokens, cancellations, server starts. */
 export function checkTap(r, tapLog, { client }) {
-  const recs = readTap(tapLog);
+  const recs = readJsonl(tapLog);
   const starts = recs.filter((x) => x.dir === "start");
   const init = recs.find((x) => x.dir === "in" && x.method === "initialize");
   const calls = recs.filter((x) => x.dir === "in" && x.method === "tools/call");

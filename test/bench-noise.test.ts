@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runNode } from "./helpers/procs.js";
 import { MARGIN_MS } from "./helpers/timeouts.js";
 
 // The noise bench (`npm run bench:noise`) is tested for running, not for its figures: the quick
@@ -17,22 +17,7 @@ const BENCH_MS = 240_000;
 /** A number as the table prints it: 0.958745, -2.90e-4, 12.5%, 3 (or n/a where nothing was measured). */
 const NUM = String.raw`(?:-?\d+(?:\.\d+)?(?:e[-+]?\d+)?%?|n\/a)`;
 
-function runQuick(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["bench/noise.mjs", "--quick", "--out", out], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    // A deadline for a hang (SIGTERM: the bench cleans up and exits 130), far above a slow run.
-    const timer = setTimeout(() => child.kill("SIGTERM"), BENCH_MS);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runQuick = (out: string) => runNode(["bench/noise.mjs", "--quick", "--out", out], ROOT, BENCH_MS);
 
 describe("bench:noise --quick", () => {
   it("runs a night under each rule and prints the table with numbers for both", { timeout: BENCH_MS + MARGIN_MS }, async () => {

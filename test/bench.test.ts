@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runNode } from "./helpers/procs.js";
 import { MARGIN_MS } from "./helpers/timeouts.js";
 
 // The bench (`npm run bench`, issue #7) is tested for running, not for its timings: the quick
@@ -20,22 +20,7 @@ const BENCH_MS = 480_000;
 /** A duration as the report prints it (fmtMs: "0.52 ms", "123 ms", "12.3 s"), or "n/a". */
 const MS = String.raw`(?:[\d.]+ m?s|n\/a)`;
 
-function runQuick(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["bench/bench.mjs", "--quick", "--out", out], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    // A deadline for a hang (SIGTERM: the bench cleans up and exits 130), far above a slow run.
-    const timer = setTimeout(() => child.kill("SIGTERM"), BENCH_MS);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runQuick = (out: string) => runNode(["bench/bench.mjs", "--quick", "--out", out], ROOT, BENCH_MS);
 
 /** The text of a `## n.` section, up to the next `## ` heading. */
 function section(md: string, n: number): string {

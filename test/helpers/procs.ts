@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { spawn } from "node:child_process";
 import { WAIT_MS } from "./timeouts.js";
 
 /** True when a process with this pid exists and is not a zombie. */
@@ -64,3 +65,23 @@ export async function until(cond: () => boolean, what: string, ms = WAIT_MS): Pr
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `node <args>` in `cwd` to its end and collects its output; SIGTERM after `limitMs` (a
+ * deadline for a hang, far above a slow run: the benches clean up and exit 130 on it).
+ */
+export function runNode(args: string[], cwd: string, limitMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGTERM"), limitMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
