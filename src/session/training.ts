@@ -171,9 +171,10 @@ export function judge(ws: Workspace, info: SessionInfo, view: Pick<HeadView, "ro
   return { o, judged: { proposal: propose(o, view.rows, goal, ws.config), decision: null, against: best?.value ?? null } satisfies Judged };
 }
 
-/** The proposal for a finished run, whichever commit HEAD is now. */
+/** The proposal for a finished run, whichever commit HEAD is now; a logged run is judged without its own row. */
 export async function proposalFor(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord): Promise<Judged> {
-  const rows = ledger.results().rows;
+  const own = ledger.loggedLine(rec);
+  const rows = ledger.results().rows.filter((r) => r.line !== own);
   const measured = noiseSettings(ws.config) ? await ledger.measured(info, rows) : null;
   const key = measured ? await ledger.keys.at(rec.commit, shortHash(rec.commit)) : null;
   return judge(ws, info, { rows, measured, key }, rec).judged;

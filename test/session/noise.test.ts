@@ -202,6 +202,15 @@ describe("the noise-aware rule, end to end", () => {
     expect(b.logged.next).toMatch(/^The night is over \(maxRuns 1 reached/);
   });
 
+  it("run_training {runId} of a logged run is judged without its own row, and answers with the status it was logged with", { timeout: 4 * CALL_MS }, async () => {
+    const { c } = await noisySession([0.001, -0.001]);
+    await runAndLog(c, "baseline");
+    const r2 = await ok(c, "run_training");
+    const logged = await ok(c, "log_result", { description: "baseline" });
+    const again = await ok(c, "run_training", { runId: r2.runId });
+    expect(again).toMatchObject({ logged: true, proposedStatus: logged.row.status, next: "Already logged." });
+  });
+
   it("noise: false is the strict rule: no repeat asked, no decision block, status without σ", { timeout: 4 * CALL_MS }, async () => {
     const { c } = await noisySession([0, 0], false);
     const b = await runAndLog(c, "baseline");
