@@ -71,8 +71,9 @@ interface Frame {
   labels: Label[];
 }
 
-export function renderSvg(rows: ResultRow[], info: ChartInfo): string {
+export function renderSvg(given: ResultRow[], info: ChartInfo): string {
   const { goal } = info;
+  const rows = info.noise ? asKeptChain(given, info.noise) : given;
   const n = rows.length;
   const s = summarize(rows, goal);
   // A run without a metric is logged as 0.000000 / 0.0 whatever its status: crashes, but also a
@@ -476,4 +477,22 @@ function overlaps(a: Quad, b: Quad): boolean {
       if (Math.max(...pa) <= Math.min(...pb) || Math.max(...pb) <= Math.min(...pa)) return false;
     }
   return true;
+}
+
+/**
+ * Under the noise rule a kept commit is one point at its mean, where it was first kept; its
+ * repeats and a revoked keep's rows are drawn as the runs they were (not kept).
+ */
+function asKeptChain(rows: ResultRow[], z: NoiseSummary): ResultRow[] {
+  const means = new Map(z.lineage.map((k) => [k.commit, k.mean]));
+  const base = z.baseline?.commit;
+  const seen = new Set<string>();
+  return rows.map((r) => {
+    if (r.status !== "keep") return r;
+    const commit = r.commit === "baseline" && base ? base : r.commit;
+    const mean = means.get(commit);
+    if (mean === undefined || seen.has(commit)) return { ...r, status: "discard" };
+    seen.add(commit);
+    return { ...r, value: mean, valueText: mean.toFixed(6) };
+  });
 }

@@ -557,4 +557,13 @@ describe("the noise-aware rule in the report", () => {
     expect(svg).toMatch(/<text class="noise"[^>]*>best 0\.950000 ± 0\.006929 \(mean of 2 runs\), σ 0\.009800<\/text>/);
     expect(renderSvg(rows, { metric: "val_bpb", goal: "min" })).not.toContain('class="noise"');
   });
+
+  it("progress.svg draws each kept commit once, at its mean; repeats and the revoked keep are plain runs", () => {
+    const svg = renderSvg(rows, { metric: "val_bpb", goal: "min", noise });
+    expect(svg).toMatch(/autoresearch progress: 6 experiments, 2 kept/);
+    const labels = [...svg.matchAll(/<text class="label"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    expect(labels.filter((l) => /LR 0\.045/.test(l))).toHaveLength(1);
+    expect(labels.some((l) => /lucky/.test(l))).toBe(false);
+    expect(svg).toContain("#3 b111111 0.950000 keep: LR 0.045");
+  });
 });
