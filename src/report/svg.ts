@@ -169,7 +169,7 @@ export function renderSvg(given: ResultRow[], info: ChartInfo): string {
   );
   o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   // A long tag is cut so that the title stays inside the picture.
-  const counted = `: ${n} experiment${n === 1 ? "" : "s"}, ${s.counts.keep} kept`;
+  const counted = `: ${n} ${info.noise ? "run" : "experiment"}${n === 1 ? "" : "s"}, ${s.counts.keep} kept`;
   const tagText = info.tag ? fit(info.tag, W - 40 - textWidth(`autoresearch progress ()${counted}`, 16), 16) : "";
   const title = `autoresearch progress${tagText ? ` (${tagText})` : ""}${counted}`;
   o.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" fill="#222">${xml(title)}</text>`);
@@ -270,7 +270,7 @@ export function renderSvg(given: ResultRow[], info: ChartInfo): string {
     lx += 16 + textWidth(text) + 22;
   };
   item(`<circle cx="@X" cy="@Y" r="5" fill="#2ecc71" stroke="#000" stroke-width="0.5"/>`, `kept (${s.counts.keep})`);
-  if (s.counts.discard) item(`<circle cx="@X" cy="@Y" r="4" fill="${DISCARD_FILL}" fill-opacity="${DISCARD_OPACITY}"/>`, `discarded (${s.counts.discard})`);
+  if (s.counts.discard) item(`<circle cx="@X" cy="@Y" r="4" fill="${DISCARD_FILL}" fill-opacity="${DISCARD_OPACITY}"/>`, `${info.noise ? "discarded or repeat" : "discarded"} (${s.counts.discard})`);
   if (s.counts.crash) item(`<path d="M${lx + 2} ${ly - 8}l8 8m-8 0l8 -8" stroke="#e74c3c" stroke-width="1.6"/>`, `crash (${s.counts.crash})`);
   item(`<path d="M${lx - 2} ${ly - 4}h16" stroke="#27ae60" stroke-width="2" stroke-opacity="0.7"/>`, "running best");
   if (s.counts.other) item(`<circle cx="@X" cy="@Y" r="3.2" fill="#fff" stroke="#8e44ad" stroke-width="1.2"/>`, `other status (${s.counts.other})`);

@@ -560,7 +560,8 @@ describe("the noise-aware rule in the report", () => {
 
   it("progress.svg draws each kept commit once, at its mean; repeats and the revoked keep are plain runs", () => {
     const svg = renderSvg(rows, { metric: "val_bpb", goal: "min", noise });
-    expect(svg).toMatch(/autoresearch progress: 6 experiments, 2 kept/);
+    expect(svg).toMatch(/autoresearch progress: 6 runs, 2 kept/);
+    expect(svg).toContain("discarded or repeat (4)");
     const labels = [...svg.matchAll(/<text class="label"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
     expect(labels.filter((l) => /LR 0\.045/.test(l))).toHaveLength(1);
     expect(labels.some((l) => /lucky/.test(l))).toBe(false);
