@@ -36,14 +36,14 @@ export function rowFor(rows: readonly ResultRow[], short: string): ResultRow | n
 }
 
 /** The commit a row names; karpathy's literal "baseline" is the session base. */
-export async function commitOfRow(repo: Repo, info: SessionInfo, row: ResultRow): Promise<string | null> {
+export async function commitOfRow(repo: Repo, info: SessionInfo, row: { commit: string }): Promise<string | null> {
   if (row.commit === "baseline") return info.base;
   return repo.expand(row.commit);
 }
 
 /** Crash rows between the best kept commit (or the base, when nothing is kept) and `head`. */
 export async function crashesSinceBest(repo: Repo, info: SessionInfo, head: string, rows: readonly ResultRow[], best: { commit: string } | null): Promise<number> {
-  const bestOid = best ? (best.commit === "baseline" ? info.base : await repo.expand(best.commit)) : info.base;
+  const bestOid = best ? await commitOfRow(repo, info, best) : info.base;
   const status = new Map(rows.map((r) => [r.commit, r.status]));
   let n = 0;
   for (const c of await repo.log(head, bestOid ?? undefined, 50)) if (status.get(shortHash(c.oid)) === "crash") n++;
@@ -113,7 +113,7 @@ export function bestOf(ws: Workspace, rows: readonly ResultRow[], measured: read
  */
 export async function resetBranch(ws: Workspace, info: SessionInfo, rows: readonly ResultRow[], measured: readonly MeasuredRow[] | null, head: string, crashPoint: (name: string) => void) {
   const best = bestOf(ws, rows, measured);
-  const target = best ? (best.commit === "baseline" ? info.base : await ws.repo.expand(best.commit)) : info.base;
+  const target = best ? await commitOfRow(ws.repo, info, best) : info.base;
   if (!target || !(await ws.repo.commitExists(target)))
     refuse("no_best", `The best kept commit ${best?.commit ?? "?"} is not in the repository.`, "Check results.tsv and git log; resume with start_session if the branch changed.");
   const dropped = target === head ? 0 : (await ws.repo.log(head, target, 1000)).length;

@@ -8,7 +8,7 @@ import { refusalFor } from "../rules/head-state.js";
 import { noiseOverrideAllowed, repeatDue, stallOfMeasured } from "../rules/noise.js";
 import { bestKept, nextAfterLog, overrideAllowed, stallOf } from "../rules/policy.js";
 import type { Workspace } from "../workspace.js";
-import { bestOf, crashesSinceBest, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
+import { bestOf, commitOfRow, crashesSinceBest, readHead, resetBranch, rowFor, type SessionInfo } from "./history.js";
 import { noiseSettings } from "./measures.js";
 import type { Ledger } from "./ledger.js";
 import { refuseWith } from "./messages.js";
@@ -42,7 +42,7 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
   const entry = { session: s.tag, commit: short, oid: head, key, value: measuredValue, memoryGb: o.memoryGb, durationSeconds: run.endedAt ? Math.round((run.endedAt - run.startedAt) / 100) / 10 : null, status, runId: run.id, slot: null, revoked, at: new Date().toISOString() };
   // A revocation moves the branch back to the best of the others. Its intent is on disk before the
   // row, so a server killed in between has the next one finish the reset once the row is found.
-  const target = revoked ? (decision!.against ? await ws.repo.expand(decision!.against.commit) : s.base) : null;
+  const target = revoked ? (decision!.against ? await commitOfRow(ws.repo, s, decision!.against) : s.base) : null;
   if (target) writeJson(ws.resetIntentPath, { branch: s.branch, target, afterRunId: run.id });
   try {
     ledger.append(run, row, crashPoint, entry);
