@@ -171,17 +171,17 @@ export function judge(ws: Workspace, info: SessionInfo, view: Pick<HeadView, "ro
   return { o, judged: { proposal: propose(o, view.rows, goal, ws.config), decision: null, against: best?.value ?? null } satisfies Judged };
 }
 
-/** The proposal for a finished run, whichever commit HEAD is now; a logged run is judged without its own row. */
-export async function proposalFor(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord): Promise<Judged> {
+/** The outcome and proposal of a finished run, whichever commit HEAD is now; a logged run is judged without its own row. */
+export async function proposalFor(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord): Promise<ReturnType<typeof judge>> {
   const own = ledger.loggedLine(rec);
   const rows = ledger.results().rows.filter((r) => r.line !== own);
   const measured = noiseSettings(ws.config) ? await ledger.measured(info, rows) : null;
   const key = measured ? await ledger.keys.at(rec.commit, shortHash(rec.commit)) : null;
-  return judge(ws, info, { rows, measured, key }, rec).judged;
+  return judge(ws, info, { rows, measured, key }, rec);
 }
 
 /** run_training's answer for a run, running or finished. */
-export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly ResultRow[], logged: boolean, judged: Judged | null) {
+export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly ResultRow[], logged: boolean, judgement: ReturnType<typeof judge> | null) {
   const base = { runId: rec.id, commit: shortHash(rec.commit), elapsedSeconds: Math.round(((rec.endedAt ?? Date.now()) - rec.startedAt) / 100) / 10, killAfterSeconds: rec.killAfterSeconds };
   if (!rec.exit) {
     return {
@@ -191,7 +191,9 @@ export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly Result
       next: `Still running. Wait again with run_training {"runId":"${rec.id}"} or parse_metrics {"waitSeconds":50}; nothing else can change the code meanwhile.`,
     };
   }
-  const o = outcomeOf(ws, rec);
+  // The log is parsed once: the judgement read it already.
+  const o = judgement?.o ?? outcomeOf(ws, rec);
+  const judged = judgement?.judged ?? null;
   const proposal: Proposal = judged?.proposal ?? propose(o, rows, ws.config.metric.goal, ws.config);
   const cut = interrupted(rec.exit);
   return {
