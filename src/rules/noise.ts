@@ -209,9 +209,13 @@ export function decide(d: DecisionInput): Decision {
   const prior = standingOf(d.rows, d.commit);
   const wasKept = prior?.row.status === "keep";
   const kind: DecisionKind = d.isBase ? "baseline" : !prior ? "candidate" : wasKept && (seriesOf(d.rows).get(d.key)?.n ?? 0) < 1 + d.settings.confirmRuns ? "confirmation" : "repeat";
-  const withThis: MeasuredRow[] = [...d.rows, { row: { line: 0, commit: d.commit, valueText: "", value: NaN, memoryText: "", memoryGb: NaN, status: "", description: "" }, key: d.key, value: o.crashed || o.timedOut || o.value === null ? null : o.value }];
-  const series = seriesOf(withThis).get(d.key) ?? null;
-  const { sigma } = pooledSigma(seriesOf(withThis).values());
+  const value = o.crashed || o.timedOut || o.value === null ? null : o.value;
+  const thisRun = (status: string, revoked = false): MeasuredRow => ({ row: { line: 0, commit: d.commit, valueText: "", value: NaN, memoryText: "", memoryGb: NaN, status, description: "" }, key: d.key, value, revoked });
+  const withThis = seriesOf([...d.rows, thisRun("")]);
+  const series = withThis.get(d.key) ?? null;
+  const { sigma } = pooledSigma(withThis.values());
+  // What the state machine will ask next once this run's row is written (one definition: repeatDue).
+  const dueAfter = (status: Status, revoked: boolean) => repeatDue([...d.rows, thisRun(status, revoked)], { commit: d.commit, key: d.key, isBase: d.isBase }, d.settings);
   const kept = keptCommits(d.rows);
   const other = bestMean(kept, goal, d.key);
   const against = other ? { commit: other.commit, mean: other.mean, n: other.n } : null;
@@ -221,12 +225,7 @@ export function decide(d: DecisionInput): Decision {
   if (strict.status === "crash" || o.timedOut) {
     const failed = o.timedOut ? "timed out" : "crashed";
     // The baseline is the session's reference: a failed repeat of it is not counted, and taken again.
-    if (d.isBase && wasKept) {
-      const tries = d.rows.filter((m) => m.key === d.key && m.value === null && m.row.commit === d.commit).length + 1;
-      const n = series?.n ?? 0;
-      const due = n < d.settings.baselineRuns && tries < CRASHES_PER_IDEA ? { n, wanted: d.settings.baselineRuns } : null;
-      return { ...base, ...strict, revoked: false, due, note: `[baseline repeat ${failed}: not counted]` };
-    }
+    if (d.isBase && wasKept) return { ...base, ...strict, revoked: false, due: dueAfter(strict.status, false), note: `[baseline repeat ${failed}: not counted]` };
     const revoked = wasKept;
     const note = revoked ? `[revoked: ${kind === "confirmation" ? "its confirmation" : "a repeat"} ${failed}]` : null;
     return { ...base, ...strict, revoked, due: null, note };
@@ -234,15 +233,11 @@ export function decide(d: DecisionInput): Decision {
   const mean = series!.mean;
   const n = series!.n;
   const stats = `mean ${fmt(mean)} of ${n} runs`;
-  if (d.isBase || !other) {
-    const due = d.isBase && n < d.settings.baselineRuns ? { n, wanted: d.settings.baselineRuns } : !d.isBase && n < 1 + d.settings.confirmRuns ? { n, wanted: 1 + d.settings.confirmRuns } : null;
-    return { ...base, status: "keep", reason: null, revoked: false, due, note: n > 1 ? `[run ${n}: ${stats}${sigma !== null ? `, σ ${fmt(sigma)}` : ""}]` : null };
-  }
-  const ahead = better(asLogged(mean), asLogged(other.mean), goal);
-  if (ahead) {
-    const due = n < 1 + d.settings.confirmRuns ? { n, wanted: 1 + d.settings.confirmRuns } : null;
+  if (d.isBase || !other)
+    return { ...base, status: "keep", reason: null, revoked: false, due: dueAfter("keep", false), note: n > 1 ? `[run ${n}: ${stats}${sigma !== null ? `, σ ${fmt(sigma)}` : ""}]` : null };
+  if (better(asLogged(mean), asLogged(other.mean), goal)) {
     const note = n > 1 ? `[run ${n}: ${stats}, ahead of ${other.commit} ${fmt(other.mean)}]` : null;
-    return { ...base, status: "keep", reason: null, revoked: false, due, note };
+    return { ...base, status: "keep", reason: null, revoked: false, due: dueAfter("keep", false), note };
   }
   const equal = asLogged(mean) === asLogged(other.mean);
   const reason = `${stats} is ${equal ? "level with" : "behind"} the best, ${other.commit} at ${fmt(other.mean)} (${other.n} runs)`;
