@@ -6,8 +6,7 @@ import { readJson, writeAtomically } from "../files.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderSvg } from "./svg.js";
 import { summarizeNoise } from "../rules/noise.js";
-import { KeyCache, measuredRows } from "../session/measures.js";
-import { RunLog } from "../session/run-log.js";
+import { Ledger } from "../session/ledger.js";
 
 /**
  * `autoresearch-mcp report`: report.md and progress.svg from results.tsv (and git for commit
@@ -59,7 +58,7 @@ export async function writeReport(workspace: string): Promise<{ markdown: string
   const base = session?.base ?? null;
   const noise =
     config.noise !== false && tag && base
-      ? summarizeNoise(await measuredRows({ tag, base, keys: new KeyCache(repo, config.editable), runLog: new RunLog(path.join(ws.stateDir, "runs.jsonl")) }, results.rows), config.metric.goal)
+      ? summarizeNoise(await new Ledger(ws).measured({ tag, base }, results.rows), config.metric.goal)
       : null;
   const info = { metric: config.metric.name, goal: config.metric.goal, tag, branch, noise };
   const markdown = renderMarkdown(results.rows, { ...info, problems: results.problems, subjects });

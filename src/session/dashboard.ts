@@ -8,7 +8,7 @@ import { capList } from "./messages.js";
 import { latestLine, nightOverNow } from "./training.js";
 import { statusNext } from "../rules/advice.js";
 import { readHead } from "./history.js";
-import { stallOfMeasured, summarizeNoise, type NoiseSummary } from "../rules/noise.js";
+import { stallOfMeasured, summarizeNoise, type MeasuredRow, type NoiseSummary } from "../rules/noise.js";
 import { noiseSettings } from "./measures.js";
 
 /** The status tool: the session at a glance, from results.tsv's running summary (nothing walks all rows). */
@@ -39,7 +39,7 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
   const measured = info && noiseSettings(config) ? await ledger.measured(info, rows) : null;
   const stall = measured ? stallOfMeasured(measured) : stallOf(rows.length, lastKeep);
   const rec = d.lastRun?.rec ?? null;
-  const next = await nextFor(d, head, branch, rows.length, stall);
+  const next = await nextFor(d, head, branch, rows.length, stall, measured);
   const z = measured ? summarizeNoise(measured, goal) : null;
   const settings = noiseSettings(config);
   const noise = z && settings ? { settings, ...noiseView(z, goal, stall) } : null;
@@ -76,7 +76,7 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
 function noiseView(z: NoiseSummary, goal: "min" | "max", stall: number) {
   const last = z.lineage.length > 1 ? z.lineage[z.lineage.length - 1] : null;
   const prev = z.lineage.length > 1 ? z.lineage[z.lineage.length - 2] : null;
-  const gain = last && prev ? Number((goal === "min" ? prev.mean - last.mean : last.mean - prev.mean).toFixed(6)) : null;
+  const gain = last && prev ? improvement(prev.mean, last.mean, goal) : null;
   return {
     sigma: z.sigma,
     df: z.df,
@@ -89,14 +89,14 @@ function noiseView(z: NoiseSummary, goal: "min" | "max", stall: number) {
 }
 
 /** The state-following `next`: HEAD's facts, whether train.py has uncommitted edits, the night's limits. */
-async function nextFor(d: DashboardInput, head: string | null, branch: string | null, rowCount: number, stall: number): Promise<string> {
+async function nextFor(d: DashboardInput, head: string | null, branch: string | null, rowCount: number, stall: number, measured: MeasuredRow[] | null): Promise<string> {
   const { ws, info } = d;
   const onBranch = info && branch === info.branch ? ({ ok: true } as const) : ({ ok: false, branch: info?.branch ?? "" } as const);
   let facts = null;
   let editableDirty = false;
   if (info && onBranch.ok && head) {
     [facts, editableDirty] = await Promise.all([
-      readHead(ws, info, d.ledger, d.lastRun?.rec ?? null, head).then((h) => h.facts),
+      readHead(ws, info, d.ledger, d.lastRun?.rec ?? null, head, measured).then((h) => h.facts),
       ws.repo.status().then((st) => st.some((e) => e.path === ws.config.editable)),
     ]);
   }

@@ -62,12 +62,13 @@ export interface HeadView {
 }
 
 /** The facts of the HEAD state machine, read from results.tsv, the run record and git. */
-export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string): Promise<HeadView> {
+/** `known`: the rows with their keys when the caller read them already (status does). */
+export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string, known: MeasuredRow[] | null = null): Promise<HeadView> {
   const rows = ledger.results().rows;
   const short = shortHash(head);
   const settings = noiseSettings(ws.config);
-  // Under the noise rule a commit is what its last row says (a revocation is a later discard).
-  const measured = settings ? await ledger.measured(info, rows) : null;
+  // Under the noise rule a commit stands as its rows say (standingOf: kept until revoked).
+  const measured = settings ? (known ?? (await ledger.measured(info, rows))) : null;
   const row = measured ? (standingOf(measured, short)?.row ?? null) : rowFor(rows, short);
   const ofHead = rec && rec.commit === head ? rec : null;
   const loggedLine = ofHead ? ledger.loggedLine(ofHead) : null;
