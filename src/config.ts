@@ -61,6 +61,13 @@ export const ConfigSchema = z
           .strict(),
       ]))
       .default({ baselineRuns: 2, confirmRuns: 1 }),
+    // One slot per GPU: a run gets CUDA_VISIBLE_DEVICES=<id>, two runs never share one (SPEC §8).
+    gpus: z
+      .array(z.union([z.number().int().min(0), z.string().regex(/^[A-Za-z0-9:._-]+$/, "must be a GPU index or id such as 0 or \"GPU-5b3f…\"")]))
+      .min(1, "must list at least one GPU (leave it out for one slot with the ambient environment)")
+      .max(64)
+      .refine((g) => new Set(g.map(String)).size === g.length, "must not list a GPU twice (two runs would share it)")
+      .optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
     python: z.string().min(1).default("python3"),
     syntaxCheck: z.boolean().default(true),

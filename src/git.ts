@@ -163,6 +163,11 @@ export class Repo {
     return this.impl.writeRef(`refs/autoresearch-mcp/${name}`, oid);
   }
 
+  /** Drops a ref keepReachable wrote (a queued run's, once it is logged and kept under its row's name). */
+  async dropReachable(name: string): Promise<void> {
+    await this.cli(["update-ref", "-d", `refs/autoresearch-mcp/${name}`]);
+  }
+
   /** `git status` of the work tree, untracked files listed one by one, ignored files left out. */
   async status(): Promise<StatusEntry[]> {
     const out = await this.cli(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]);

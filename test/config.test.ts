@@ -59,6 +59,18 @@ describe("defaults (SPEC §2: fit karpathy/autoresearch as published)", () => {
     expect(() => parseConfig({ noise: "off" })).toThrow(/noise/);
   });
 
+  it("gpus: one slot per GPU index or id; absent is one slot; a GPU listed twice, an empty list or a bad id is named", () => {
+    expect(parseConfig({}).gpus).toBeUndefined();
+    expect(parseConfig({ gpus: [0, 1, 2, 3] }).gpus).toEqual([0, 1, 2, 3]);
+    expect(parseConfig({ gpus: ["GPU-5b3f2a", "MIG-1c2d"] }).gpus).toEqual(["GPU-5b3f2a", "MIG-1c2d"]);
+    expect(() => parseConfig({ gpus: [0, 0] })).toThrow(/gpus: must not list a GPU twice/);
+    expect(() => parseConfig({ gpus: [1, "1"] })).toThrow(/must not list a GPU twice/);
+    expect(() => parseConfig({ gpus: [] })).toThrow(/gpus: must list at least one GPU/);
+    expect(() => parseConfig({ gpus: [-1] })).toThrow(/gpus\.0/);
+    expect(() => parseConfig({ gpus: ["0,1"] })).toThrow(/gpus\.0/);
+    expect(() => parseConfig({ gpus: "0,1" })).toThrow(/gpus: expected array/);
+  });
+
   it("killAfterSeconds defaults to 2 × budgetSeconds", () => {
     expect(parseConfig({ budgetSeconds: 60 }).killAfterSeconds).toBe(120);
     expect(parseConfig({ budgetSeconds: 60, killAfterSeconds: 90 }).killAfterSeconds).toBe(90);

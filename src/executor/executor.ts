@@ -37,9 +37,11 @@ export interface RunRecord {
   endedAt: number | null;
   budgetSeconds: number;
   killAfterSeconds: number;
-  /** the log's name in the workspace */
+  /** the log's name in the workspace (a run in flight: its own log in the server's state dir) */
   log: string;
   exit: RunExit | null;
+  /** the GPU of its slot (CUDA_VISIBLE_DEVICES), absent with one slot and the ambient environment */
+  gpu?: string | null;
 }
 
 /** What to run: the session decides it, the executor carries it out. */
@@ -54,6 +56,14 @@ export interface RunSpec {
   budgetSeconds: number;
   killAfterSeconds: number;
   graceSeconds: number;
+  /** the GPU of the slot it runs on (already in env as CUDA_VISIBLE_DEVICES) */
+  gpu?: string | null;
+}
+
+/** Where a run's record goes and which id it has, when the caller chose them (a queued run). */
+export interface StartOptions {
+  id?: string;
+  records?: RunRecordFile;
 }
 
 /** A run this server follows. */
@@ -68,13 +78,13 @@ export interface RunHandle {
 
 export interface Executor {
   /** Starts a run; throws an Error with a readable message when it cannot even be started. */
-  start(spec: RunSpec): RunHandle;
+  start(spec: RunSpec, opts?: StartOptions): RunHandle;
   /**
    * After a restart: the record a dead server left open. Returns a handle when the run can be
    * followed, the closed record when it was ended here, or null when it is not ours to touch
    * (another live server owns it, or it was already closed).
    */
-  adopt(rec: RunRecord): Promise<RunHandle | RunRecord | null>;
+  adopt(rec: RunRecord, records?: RunRecordFile): Promise<RunHandle | RunRecord | null>;
   /** Ends every run of this server (shutdown) and releases helper processes. */
   close(): Promise<void>;
 }

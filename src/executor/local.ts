@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { killTree, pidAlive, pipedChildUsable, RUN_MARKER_ENV, unrefPiped } from "../process-tree.js";
 import { openPlainFile } from "../paths.js";
-import { newRunId, RunRecordFile, type EndReason, type Executor, type RunHandle, type RunRecord, type RunSpec } from "./executor.js";
+import { newRunId, RunRecordFile, type EndReason, type Executor, type RunHandle, type RunRecord, type RunSpec, type StartOptions } from "./executor.js";
 
 const WATCHDOG = fileURLToPath(new URL("./watchdog.js", import.meta.url));
 
@@ -31,8 +31,7 @@ class LocalRun implements RunHandle {
     this.done = this.supervise(child, spawnError);
   }
 
-  static start(spec: RunSpec, records: RunRecordFile): LocalRun {
-    const id = newRunId();
+  static start(spec: RunSpec, records: RunRecordFile, id = newRunId()): LocalRun {
     // Never through a symlink and never blocking on a FIFO swapped in behind the server's back;
     // anything but a regular file is refused before the run starts.
     const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
@@ -78,6 +77,7 @@ class LocalRun implements RunHandle {
       killAfterSeconds: spec.killAfterSeconds,
       log: spec.logName,
       exit: null,
+      ...(spec.gpu !== undefined ? { gpu: spec.gpu } : {}),
     };
     records.write(rec);
     if (pid !== null) watchdog.watch(id, pid, spec.graceSeconds);
@@ -193,8 +193,8 @@ export class LocalExecutor implements Executor {
 
   constructor(private readonly records: RunRecordFile, private readonly graceSeconds: number) {}
 
-  start(spec: RunSpec): RunHandle {
-    const run = LocalRun.start(spec, this.records);
+  start(spec: RunSpec, opts: StartOptions = {}): RunHandle {
+    const run = LocalRun.start(spec, opts.records ?? this.records, opts.id);
     this.live.add(run);
     void run.done.finally(() => this.live.delete(run)).catch(() => undefined);
     return run;
@@ -206,13 +206,13 @@ export class LocalExecutor implements Executor {
    * server), so what is left of the tree is killed (the watchdog normally did already) and the
    * record closed.
    */
-  async adopt(rec: RunRecord): Promise<RunRecord | null> {
+  async adopt(rec: RunRecord, records: RunRecordFile = this.records): Promise<RunRecord | null> {
     if (rec.exit || rec.endedAt) return null;
     if (rec.serverPid !== process.pid && pidAlive(rec.serverPid)) return null; // another live server owns it
     const k = await killTree(rec.pgid, rec.id, this.graceSeconds * 1000);
     rec.exit = { code: null, signal: null, timedOut: false, reason: "server-died", killLatencyMs: k.latencyMs, survivors: k.survivors };
     rec.endedAt = Date.now();
-    this.records.write(rec);
+    records.write(rec);
     return rec;
   }
 

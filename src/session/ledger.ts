@@ -25,7 +25,12 @@ interface LedgerEntry {
   pendingRow: { offset: number; text: string } | null;
   /** the run log entry that goes with the pending row (its line is known once the row landed) */
   pendingEntry?: PendingEntry | null;
+  /** earlier runs' lines: with runs in flight the last logged run is not the only one that matters */
+  logged?: Record<string, number>;
 }
+
+/** How many earlier runs' lines ledger.json remembers (a night is about a hundred). */
+const LOGGED_KEPT = 1000;
 
 export type PendingEntry = Omit<RunLogEntry, "line">;
 
@@ -40,6 +45,8 @@ export class Ledger {
   readonly runs: RunLog;
   /** which code each commit holds (the noise rule keys runs by it) */
   readonly keys: KeyCache;
+  /** the commits of runs in flight and not logged yet (a repeat queued is a repeat on its way) */
+  inFlight: () => readonly string[] = () => [];
 
   constructor(private readonly ws: Workspace) {
     this.entryPath = path.join(ws.stateDir, "ledger.json");
@@ -121,13 +128,33 @@ export class Ledger {
   private entry(rec: RunRecord): LedgerEntry {
     const e = readJson<LedgerEntry>(this.entryPath);
     if (e?.runId === rec.id) return e;
+    const earlier = e?.logged?.[rec.id];
+    if (typeof earlier === "number") return { runId: rec.id, loggedLine: earlier, pendingRow: null };
     const legacy = rec as LegacyRecord;
     return { runId: rec.id, loggedLine: legacy.loggedLine ?? null, pendingRow: legacy.pendingRow ?? null };
+  }
+
+  /** Writes the entry of run `runId`, carrying the lines of earlier logged runs along. */
+  private writeEntry(next: Omit<LedgerEntry, "logged">): void {
+    const e = readJson<LedgerEntry>(this.entryPath);
+    const logged: Record<string, number> = { ...(e?.logged && typeof e.logged === "object" ? e.logged : {}) };
+    if (e && typeof e.runId === "string" && typeof e.loggedLine === "number" && e.runId !== next.runId) logged[e.runId] = e.loggedLine;
+    const ids = Object.keys(logged);
+    for (const id of ids.slice(0, Math.max(0, ids.length - LOGGED_KEPT))) delete logged[id];
+    writeJson(this.entryPath, { ...next, logged } satisfies LedgerEntry);
   }
 
   /** The results.tsv line of this run's row, null while it is not logged. */
   loggedLine(rec: RunRecord): number | null {
     return this.entry(rec).loggedLine;
+  }
+
+  /** The same by run id alone (no older record format to consult). */
+  loggedLineOf(runId: string): number | null {
+    const e = readJson<LedgerEntry>(this.entryPath);
+    if (e?.runId === runId) return e.loggedLine;
+    const earlier = e?.logged?.[runId];
+    return typeof earlier === "number" ? earlier : null;
   }
 
   /**
@@ -146,19 +173,19 @@ export class Ledger {
     }
     if (!fs.existsSync(file))
       refuse("results_missing", `${ws.config.results} was deleted; appending now would start a log without its earlier rows.`, `Call start_session {"resume":true}: it restores ${ws.config.results} from the server's copy. Then log_result again.`);
-    writeJson(this.entryPath, { runId: rec.id, loggedLine: null, pendingRow: { offset: fileSize(file), text: row }, pendingEntry: entry } satisfies LedgerEntry);
+    this.writeEntry({ runId: rec.id, loggedLine: null, pendingRow: { offset: fileSize(file), text: row }, pendingEntry: entry });
     crashPoint("log_result:before-append");
     try {
       this.log().append(row);
     } catch (e) {
-      writeJson(this.entryPath, { runId: rec.id, loggedLine: null, pendingRow: null } satisfies LedgerEntry);
+      this.writeEntry({ runId: rec.id, loggedLine: null, pendingRow: null });
       cannotAppend(errorMessage(e));
     }
     crashPoint("log_result:after-append");
     const rows = this.results().rows;
     const line = rows[rows.length - 1]?.line ?? null;
     this.recordRun(entry, line);
-    writeJson(this.entryPath, { runId: rec.id, loggedLine: line, pendingRow: null } satisfies LedgerEntry);
+    this.writeEntry({ runId: rec.id, loggedLine: line, pendingRow: null });
     try {
       appendDurably(ws.resultsMirrorPath, row);
     } catch {
@@ -182,13 +209,15 @@ export class Ledger {
    * there; returns a note when it had landed.
    */
   finishPending(rec: RunRecord | null): string | null {
-    if (!rec) return null;
-    const e = this.entry(rec);
-    if (!e.pendingRow || e.loggedLine) return null;
+    const raw = readJson<LedgerEntry>(this.entryPath);
+    // The pending row is the last log_result's, whichever run it was (the last run, or one in flight).
+    const e = raw && typeof raw.runId === "string" ? raw : rec ? this.entry(rec) : null;
+    if (!e?.pendingRow || e.loggedLine) return null;
     const line = findAppendedRow(this.ws.resultsPath, e.pendingRow);
     if (line !== null) this.recordRun(e.pendingEntry ?? null, line);
-    writeJson(this.entryPath, { runId: rec.id, loggedLine: line, pendingRow: null } satisfies LedgerEntry);
-    return line !== null ? `the row of ${rec.commit.slice(0, 7)} had reached ${this.ws.config.results} when the server stopped; it is counted as logged` : null;
+    this.writeEntry({ runId: e.runId, loggedLine: line, pendingRow: null });
+    const commit = e.pendingEntry?.commit ?? (rec?.id === e.runId ? rec.commit.slice(0, 7) : e.pendingRow.text.split("\t")[0]);
+    return line !== null ? `the row of ${commit} had reached ${this.ws.config.results} when the server stopped; it is counted as logged` : null;
   }
 }
 
