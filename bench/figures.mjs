@@ -467,7 +467,7 @@ export async function figScale({ rowSizes, logSizes, reps }) {
             await callTool(srv, "run_training");
           } else {
             // Start it, then keep the server busy while the flood is written.
-            const started = await callTool(srv, "run_training", { wait: false });
+            const started = await callTool(srv, "run_training", { waitSeconds: 0 });
             const during = { status: [], parse_metrics: [], samples: 0, hwmMB: 0 };
             const t0 = now();
             for (;;) {

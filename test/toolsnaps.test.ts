@@ -47,7 +47,9 @@ describe("every tool follows the house rules", () => {
     const props = (n: string) => Object.keys(tools.find((t) => t.name === n)!.inputSchema.properties ?? {});
     expect(props("run_training").sort()).toEqual(["cancel", "repeat", "runId", "wait", "waitSeconds"]);
     expect(props("apply_patch").sort()).toEqual(["content", "edits", "expectedHash"]);
-    expect(props("commit")).toEqual(["description"]);
+    expect(props("commit")).toEqual(["description", "run"]);
+    // commit's "run" is a yes/no (queue it), never a command.
+    expect((tools.find((t) => t.name === "commit")!.inputSchema.properties as Record<string, { type?: string }>).run.type).toBe("boolean");
   });
   it("marks read-only and destructive tools", () => {
     const a = (n: string) => tools.find((t) => t.name === n)!.annotations!;

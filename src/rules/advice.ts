@@ -12,6 +12,10 @@ export interface AdviceFacts {
   /** HEAD is on the session branch (else: which branch to check out) */
   onBranch: { ok: true } | { ok: false; branch: string };
   running: { id: string } | null;
+  /** runs in flight not logged yet (queued, running, finished) */
+  inFlight?: number;
+  /** of those, the ones finished (they wait for log_result) */
+  inFlightFinished?: number;
   nightOver: string | null;
   /** HEAD's facts (null without a session or off the branch) */
   head: HeadFacts | null;
@@ -29,7 +33,9 @@ export function statusNext(a: AdviceFacts): string {
   if (a.running) return `Wait for the run: run_training {"runId":"${a.running.id}"}.`;
   const f = a.head;
   if (f?.run?.finished && !f.run.logged && !f.run.interrupted) return `Log the run of ${f.head}: log_result {"description":"..."}.`;
+  if (a.nightOver && a.inFlight) return `The night is over, but ${a.inFlight} run${a.inFlight === 1 ? " is" : "s are"} in flight: log_result {"wait":true} until none is left, then write the final summary.`;
   if (a.nightOver) return nightOverNext(a.nightOver);
+  if (a.inFlightFinished && !a.editableDirty) return `${a.inFlightFinished} run${a.inFlightFinished === 1 ? "" : "s"} in flight finished: log_result {} logs the oldest.`;
   if (f?.run?.interrupted && !f.run.logged && !a.editableDirty) return `The run of ${f.head} was interrupted (the client went away or the server stopped): run it again with run_training.`;
   if (a.rowCount === 0) return a.editableDirty ? `train.py has uncommitted changes, but the baseline runs the code as it is: reset_to_best drops them; then ${BASELINE_NEXT}` : BASELINE_NEXT;
   const state = f ? headState(f) : "clean";
@@ -50,4 +56,26 @@ export function nextAfterReset(f: { leftovers: string | null; nightOver: string 
   if (f.nightOver) return nightOverNext(f.nightOver);
   if (f.kept) return "Reset done. Next idea: apply_patch.";
   return f.rows ? `Reset to the session base: nothing was kept yet. ${BASELINE_CRASHED}` : `Reset to the session base. ${BASELINE_NEXT}`;
+}
+
+/** What log_result tells the agent after logging a run in flight (the branch moved only for a keep). */
+export function nextAfterFlightLog(f: { status: string; baseline: boolean; kept: boolean; stale: { reapplied: string | null } | null; revoked: boolean; confirmation: string | null; inFlight: number; nightOver: string | null }): string {
+  if (f.nightOver) return f.inFlight ? `${f.nightOver} ${f.inFlight} run${f.inFlight === 1 ? " is" : "s are"} still in flight: log_result {"wait":true} until none is left.` : f.nightOver;
+  const what = f.stale
+    ? f.stale.reapplied
+      ? `It beat the best but was built on an older one: its change was re-applied onto the best as ${f.stale.reapplied} and queued.`
+      : "It beat the best but was built on an older one, and its change does not apply onto the best: not re-queued (redo it on the best if it is worth it)."
+    : f.revoked
+      ? "Revoked: the branch went back to the best."
+      : f.kept
+        ? `Kept: the branch advanced${f.confirmation ? "; its confirmation run is queued" : ""}.`
+        : f.baseline && f.status === "keep"
+          ? `Baseline logged${f.confirmation ? "; its repeat is queued (σ is measured from the baseline's runs)" : ""}.`
+          : f.status === "keep"
+            ? `Still kept${f.confirmation ? "; another run of it is queued" : ""}.`
+            : `Not kept (${f.status}): the branch did not move.`;
+  const queue = f.inFlight
+    ? `${f.inFlight} run${f.inFlight === 1 ? "" : "s"} in flight. Queue the next idea (apply_patch, then commit {"description":"...","run":true}) or log the next: log_result {"wait":true}.`
+    : 'Nothing in flight: apply_patch, then commit {"description":"...","run":true}.';
+  return `${what} ${queue}`;
 }

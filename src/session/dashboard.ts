@@ -10,6 +10,7 @@ import { statusNext } from "../rules/advice.js";
 import { readHead } from "./history.js";
 import { stallOfMeasured, summarizeNoise, type MeasuredRow, type NoiseSummary } from "../rules/noise.js";
 import { noiseSettings } from "./measures.js";
+import type { InFlight } from "./in-flight.js";
 
 /** The status tool: the session at a glance, from results.tsv's running summary (nothing walks all rows). */
 
@@ -21,6 +22,7 @@ export interface DashboardInput {
   lastRun: { rec: RunRecord; logged: boolean } | null;
   recovered: RunRecord | null;
   notes: readonly string[];
+  flight: InFlight;
 }
 
 export async function dashboard(d: DashboardInput, args: { rows?: number }) {
@@ -62,6 +64,16 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
     lastRows: rows
       .slice(rows.length - Math.min(n, rows.length))
       .map((r, i, shown) => ({ n: rows.length - shown.length + i + 1, commit: r.commit, metric: r.valueText, memoryGb: r.memoryText, status: r.status, description: r.description })),
+    inFlight: d.flight.list().filter((f) => !d.flight.logged(f)).map((f) => ({
+      runId: f.run.id,
+      commit: shortHash(f.run.commit),
+      description: f.run.description,
+      state: f.state,
+      gpu: f.record?.gpu ?? null,
+      elapsedSeconds: f.record ? Math.round(((f.record.endedAt ?? Date.now()) - f.record.startedAt) / 1000) : 0,
+      ...(f.run.reappliedFrom ? { reappliedFrom: shortHash(f.run.reappliedFrom) } : {}),
+    })),
+    slots: { total: d.flight.slots.size, busy: d.flight.slots.busy, gpus: config.gpus?.map(String) ?? null },
     running: active ? { runId: active.record.id, commit: shortHash(active.record.commit), elapsedSeconds: Math.round(active.elapsedSeconds), latest: latestLine(ws) } : null,
     lastRun: rec ? { runId: rec.id, commit: shortHash(rec.commit), endReason: rec.exit?.reason ?? (active ? "running" : "unknown"), logged: d.lastRun!.logged } : null,
     recovered: d.recovered ? `run ${d.recovered.id} was still running when its server died; it was killed when this server started` : null,
@@ -104,6 +116,8 @@ async function nextFor(d: DashboardInput, head: string | null, branch: string | 
     hasSession: !!info,
     onBranch,
     running: d.active ? { id: d.active.record.id } : null,
+    inFlight: d.flight.list().filter((f) => !d.flight.logged(f)).length,
+    inFlightFinished: d.flight.finished().length,
     nightOver: info ? nightOverNow(ws, info, rowCount) : null,
     head: facts,
     editableDirty,

@@ -88,7 +88,9 @@ export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger,
     key = await ledger.keys.at(head, short);
     const isBase = head === info.base;
     const due = repeatDue(measured, { commit: short, key, isBase }, settings);
-    facts.repeatDue = due ? { ...due, baseline: isBase } : null;
+    // Repeats already queued or running count: HEAD is free for the next idea meanwhile.
+    const coming = ledger.inFlight().filter((c) => c === head).length;
+    facts.repeatDue = due && due.n + coming < due.wanted ? { ...due, baseline: isBase } : null;
     // A new session's baseline runs whatever earlier sessions ran: a night measures its own start.
     const baselineStart = isBase && !measured.some((m) => m.key === key);
     const earlier = baselineStart ? [] : earlierRunsOf(key, measured, ledger.runs, info.tag).filter((r) => r.value !== null);

@@ -3,7 +3,6 @@ import path from "node:path";
 import { errorMessage, refuse } from "../errors.js";
 import { shortHash } from "../git.js";
 import { treeViolations } from "../guards/tree.js";
-import { parseLogFile } from "../metrics.js";
 import { unifiedDiff } from "../patch.js";
 import { printable, resolveRegularFile } from "../paths.js";
 import { pidAlive } from "../process-tree.js";
@@ -13,7 +12,6 @@ import { RunRecordFile, type Executor, type RunHandle, type RunRecord } from "..
 import { LocalExecutor } from "../executor/local.js";
 import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
 import { nextAfterReset } from "../rules/advice.js";
-import { runOutcome } from "../rules/outcome.js";
 import { dashboard } from "./dashboard.js";
 import { checkedEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
 import { finishInterruptedReset, readHead, resetBranch, type SessionInfo } from "./history.js";
@@ -21,7 +19,11 @@ import { logRun } from "./logging.js";
 import { Ledger } from "./ledger.js";
 import { describePaths, refuseWith, runInProgress, violationRefusal } from "./messages.js";
 import { createSession, prepare, resumeSession, savedSession } from "./setup.js";
-import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, nightOverNow, outcomeOf, proposalFor, runSpec, waitFor, type Callbacks } from "./training.js";
+import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, nightOverNow, parsedLog, proposalFor, runSpec, waitFor, type Callbacks } from "./training.js";
+import { InFlight } from "./in-flight.js";
+import type { Flight } from "../executor/queue.js";
+import { descriptionOf, enqueueHead, logFlight, nextLoggable, type FlightContext } from "./flights.js";
+import { cancelFlight, describeFlight, waitForFlight, waitForLoggable } from "./flight-calls.js";
 
 export type { Callbacks, ReadResult, SessionInfo };
 
@@ -47,6 +49,7 @@ interface Opened {
   ledger: Ledger;
   records: RunRecordFile;
   executor: Executor;
+  flight: InFlight;
 }
 
 export class Session {
@@ -83,7 +86,10 @@ export class Session {
       const left = records.read();
       const adopted = left ? await executor.adopt(left).catch(() => null) : null;
       if (adopted && "exit" in adopted) this.recovered = adopted;
-      this.opened = { ws, ledger: new Ledger(ws), records, executor };
+      const ledger = new Ledger(ws);
+      const flight = new InFlight(ws, ledger, executor);
+      ledger.inFlight = () => [...flight.pending(), ...flight.finished()].map((f) => f.run.commit);
+      this.opened = { ws, ledger, records, executor, flight };
       this.versions.attach(path.join(ws.stateDir, "versions"));
       this.info = await savedSession(ws);
     }
@@ -103,8 +109,14 @@ export class Session {
     const rec = o.records.read();
     const row = o.ledger.finishPending(rec);
     if (row) this.notes.push(row);
-    const reset = await finishInterruptedReset(o.ws, (runId) => rec?.id === runId && !!o.ledger.loggedLine(rec));
+    const reset = await finishInterruptedReset(o.ws, (runId) => o.ledger.loggedLineOf(runId) !== null);
     if (reset) this.notes.push(reset);
+    // Runs in flight a stopped server left: queued again or cleaned up, then the queue runs.
+    this.notes.push(...(await o.flight.adopt()));
+  }
+
+  private context(o: Opened & { s: SessionInfo }): FlightContext {
+    return { ws: o.ws, s: o.s, ledger: o.ledger, flight: o.flight, guard: this.guard, crashPoint };
   }
 
   private async requireSession(): Promise<Opened & { s: SessionInfo }> {
@@ -143,6 +155,7 @@ export class Session {
     return this.lock.run(async () => {
       const o = await this.open();
       this.assertNoActiveRun();
+      if (!args.resume) o.flight.assertEmpty();
       const { tag, branch, head, excluded } = await prepare(o.ws, args);
       const { info, result } = args.resume
         ? await resumeSession(o.ws, { ledger: o.ledger, recovered: this.recovered, notes: this.notes, lastRun: () => this.lastRun(o) ?? { rec: null, logged: false } }, tag, branch, excluded)
@@ -172,9 +185,10 @@ export class Session {
     });
   }
 
-  async commit(args: { description: string }) {
+  async commit(args: { description: string; run?: boolean }) {
     return this.lock.run(async () => {
-      const { ws, s, ledger, records } = await this.requireSession();
+      const o = await this.requireSession();
+      const { ws, s, ledger, records } = o;
       this.assertNoActiveRun();
       const head = await this.assertOnBranch(ws, s);
       ledger.require();
@@ -189,14 +203,25 @@ export class Session {
       if (!status.some((e) => e.path === ws.config.editable))
         refuse("nothing_to_commit", `${ws.config.editable} has no changes since ${shortHash(head)}.`, "Use apply_patch to make the change first.");
       await this.guard.check(ws, s, fs.readFileSync(resolveRegularFile(ws.root, ws.config.editable, "editable file"), "utf8"));
+      if (args.run) o.flight.assertRoom(); // refused before the commit: nothing half done
       const oid = await ws.repo.commitFile(ws.config.editable, `${s.tag}: ${description}`, () => crashPoint("commit:after-add"));
-      return { commit: shortHash(oid), message: `${s.tag}: ${description}`, next: "Call run_training." };
+      const done = { commit: shortHash(oid), message: `${s.tag}: ${description}`, next: "Call run_training." };
+      if (!args.run) return done;
+      // commit {"run": true}: the commit joins the queue at once (as run_training {"wait": false}).
+      const q = await enqueueHead(this.context(o), oid, {});
+      const d = await describeFlight(ws, o.flight, q.flight, s, ledger, q.releasedTo);
+      const gpu = "gpu" in d ? d.gpu : undefined;
+      return { ...done, run: { runId: d.runId, state: d.state, ...(gpu !== undefined ? { gpu } : {}) }, next: d.next };
     });
   }
 
   async runTraining(args: { wait?: boolean; waitSeconds?: number; cancel?: boolean; runId?: string; repeat?: boolean }, cb: Callbacks = {}) {
-    const start = await this.lock.run(async () => {
-      const { ws, s, ledger, records, executor } = await this.requireSession();
+    type Start = { kind: "flight" | "cancel-flight"; f: Flight; releasedTo?: string | null } | { kind: "cancel" | "attach" | "started"; run: RunHandle } | { kind: "finished"; rec: RunRecord };
+    const start = await this.lock.run(async (): Promise<Start> => {
+      const o = await this.requireSession();
+      const { ws, s, ledger, records, executor, flight } = o;
+      const inFlight = args.runId ? flight.store.get(args.runId) : null;
+      if (inFlight) return { kind: args.cancel ? ("cancel-flight" as const) : ("flight" as const), f: inFlight };
       if (args.cancel) {
         if (!this.active) refuse("no_run", "No run is in progress.", "Nothing to cancel.");
         if (args.runId && args.runId !== this.active.record.id) refuse("no_run", `Run ${printable(args.runId)} is not the one in progress (${this.active.record.id}).`, "Pass the id of the run in progress.");
@@ -214,25 +239,39 @@ export class Session {
       if (rec && !rec.exit && rec.serverPid !== process.pid && pidAlive(rec.serverPid))
         refuse("run_in_progress", `Run ${rec.id} is in progress in another autoresearch-mcp server (pid ${rec.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
       const head = await this.assertOnBranch(ws, s);
+      // wait:false, or runs already in flight: HEAD joins the queue (FIFO, a slot each).
+      if (args.wait === false || flight.pending().length || flight.slots.busy >= flight.slots.size) {
+        const q = await enqueueHead(this.context(o), head, { repeat: args.repeat });
+        return { kind: "flight", f: q.flight, releasedTo: q.releasedTo };
+      }
       await assertRunnable(ws, s, ledger, rec, head, { repeat: args.repeat });
+      const gpu = flight.slots.take() ?? null;
       let run: RunHandle;
       try {
-        run = executor.start(runSpec(ws, head));
+        run = executor.start(runSpec(ws, head, { gpu }));
       } catch (e) {
+        flight.slots.release(gpu);
         refuse("bad_log", `Not started: ${errorMessage(e)}.`, `Remove ${ws.config.log} (the server recreates it as a plain file), then call run_training again.`);
       }
       this.active = run;
+      flight.slots.hold(gpu, run);
       void run.done
         .finally(() => {
           if (this.active === run) this.active = null;
+          flight.slots.release(gpu);
+          flight.pump();
         })
         .catch(() => undefined); // callers awaiting run.done see the error; no unhandled rejection here
       return { kind: "started" as const, run };
     });
     const o = await this.open();
+    if ("f" in start) {
+      const f = start.kind === "cancel-flight" ? await cancelFlight(o.flight, start.f) : args.wait === false ? start.f : await waitForFlight(o.ws, o.flight, start.f, args.waitSeconds, cb, () => this.closed);
+      return describeFlight(o.ws, o.flight, f, this.info, o.ledger, start.releasedTo ?? null);
+    }
     const answer = async (rec: RunRecord) => describeRun(o.ws, rec, o.ledger.results().rows, !!o.ledger.loggedLine(rec), rec.exit && this.info ? await proposalFor(o.ws, this.info, o.ledger, rec) : null);
+    if ("rec" in start) return answer(start.rec);
     if (start.kind === "cancel") return answer(await start.run.stop("cancel"));
-    if (start.kind === "finished") return answer(start.rec);
     if (args.wait === false) return answer(start.run.record);
     return answer(await this.waitFor(o.ws, start.run, args.waitSeconds, cb));
   }
@@ -244,33 +283,29 @@ export class Session {
   async parseMetrics(args: { log?: string; waitSeconds?: number }, cb: Callbacks = {}) {
     const { ws, records } = await this.open();
     if (args.waitSeconds && this.active) await this.waitFor(ws, this.active, Math.min(args.waitSeconds, MAX_WAIT_WITHOUT_PROGRESS_S), cb);
-    const name = args.log ?? ws.config.log;
-    const parsed = parseLogFile(resolveRegularFile(ws.root, name, "log"), ws.config.metric.name);
-    const rec = records.read();
-    const running = this.active && name === ws.config.log ? this.active.record : null;
-    // The last run's own log is judged with its exit, as run_training judges it; any other log
-    // by its content; a log still being written is not judged yet.
-    const o = rec && rec.log === name && rec.exit && !running ? outcomeOf(ws, rec, parsed) : runOutcome(null, parsed, { metric: ws.config.metric.name, memoryKey: ws.config.memoryKey });
-    const judged = !running;
-    return {
-      log: name,
-      sizeBytes: parsed.sizeBytes,
-      metric: o.value,
-      memoryGb: o.memoryGb,
-      metrics: parsed.metrics,
-      crashed: judged && o.crashed,
-      reason: judged ? o.reason : null,
-      tail: judged && (o.crashed || o.timedOut) ? parsed.tail : [],
-      running: running ? { runId: running.id, elapsedSeconds: Math.round((Date.now() - running.startedAt) / 1000), latest: parsed.lastProgress } : null,
-    };
+    return parsedLog(ws, records.read(), this.active?.record ?? null, args.log);
   }
 
-  async logResult(args: { description: string; status?: Status }) {
+  async logResult(args: { description?: string; status?: Status; runId?: string; wait?: boolean; waitSeconds?: number }, cb: Callbacks = {}) {
+    // With runs in flight and nothing finished, a wait comes first, outside the lock.
+    if (args.wait && !args.runId) {
+      const o = await this.requireSession();
+      if (!(await waitForLoggable(o.ws, o.flight, () => nextLoggable(this.context(o)), args.waitSeconds, cb, () => this.closed)))
+        return { waiting: true as const, inFlight: o.flight.pending().length, next: `Nothing finished yet (${o.flight.pending().length} in flight): log_result {"wait":true} again.` };
+    }
     return this.lock.run(async () => {
-      const { ws, s, ledger, records } = await this.requireSession();
+      const o = await this.requireSession();
+      const { ws, s, ledger, records } = o;
       this.assertNoActiveRun();
       const head = await this.assertOnBranch(ws, s);
-      return logRun(ws, s, ledger, records.read(), head, args, crashPoint);
+      const rec = records.read();
+      const flight = args.runId && args.runId !== rec?.id ? o.flight.store.get(args.runId) : null;
+      if (args.runId && args.runId !== rec?.id && !flight) refuse("no_run", `Run ${printable(args.runId)} is not known.`, "status lists the runs in flight.");
+      const own = !!rec && rec.commit === head && !!rec.exit && !ledger.loggedLine(rec);
+      const f = flight ?? (own || args.runId ? null : nextLoggable(this.context(o)));
+      if (f) return logFlight(this.context(o), f, head, args);
+      const description = args.description ?? (await descriptionOf(ws, s, ledger.results().rows, head));
+      return logRun(ws, s, ledger, rec, head, { ...args, description }, crashPoint);
     });
   }
 
@@ -304,13 +339,14 @@ export class Session {
 
   async status(args: { rows?: number }) {
     const o = await this.open();
-    return dashboard({ ws: o.ws, info: this.info, ledger: o.ledger, active: this.active, lastRun: this.lastRun(o), recovered: this.recovered, notes: this.notes }, args);
+    return dashboard({ ws: o.ws, info: this.info, ledger: o.ledger, active: this.active, lastRun: this.lastRun(o), recovered: this.recovered, notes: this.notes, flight: o.flight }, args);
   }
 
   /** Stops a run of this server (shutdown); resolves when its tree is gone. */
   async close(): Promise<void> {
     this.closed = true;
     this.guard.close();
+    await this.opened?.flight.close().catch(() => undefined);
     await this.opened?.executor.close().catch(() => undefined);
   }
 }

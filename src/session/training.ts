@@ -3,7 +3,7 @@ import { shortHash } from "../git.js";
 import { treeViolations } from "../guards/tree.js";
 import { refusalFor } from "../rules/head-state.js";
 import { latestRecord, parseLogFile, type ParsedLog } from "../metrics.js";
-import { resolveWritable } from "../paths.js";
+import { resolveRegularFile, resolveWritable } from "../paths.js";
 import type { ResultRow } from "../results.js";
 import type { RunHandle, RunRecord, RunSpec } from "../executor/executor.js";
 import { interrupted, runOutcome, type RunOutcome } from "../rules/outcome.js";
@@ -15,6 +15,7 @@ import { readHead, type HeadView, type SessionInfo } from "./history.js";
 import type { Ledger } from "./ledger.js";
 import { refuseWith, violationRefusal } from "./messages.js";
 import { readiness } from "./setup.js";
+import { flightLogPath } from "../executor/queue.js";
 
 /** run_training and parse_metrics: what a run is given, how the server waits for it, what it answers. */
 
@@ -70,16 +71,21 @@ export function nightOverNow(ws: Workspace, info: SessionInfo, rowCount: number)
   return nightOver(ws.config, new Date(), new Date(info.createdAt), rowCount);
 }
 
-/** The run of `commit` as the configuration says: the agent cannot pass a command. */
-export function runSpec(ws: Workspace, commit: string): RunSpec {
+/**
+ * The run of `commit` as the configuration says: the agent cannot pass a command. A run in flight
+ * has its own directory and log; a slot's GPU is its CUDA_VISIBLE_DEVICES.
+ */
+export function runSpec(ws: Workspace, commit: string, where: { cwd?: string; gpu?: string | null; logFile?: string; logName?: string } = {}): RunSpec {
   const { config } = ws;
+  const gpu = where.gpu ?? null;
   return {
     commit,
     argv: config.run,
-    cwd: ws.root,
-    env: { ...stringEnv(process.env), ...config.env, AUTORESEARCH_BUDGET_SECONDS: String(config.budgetSeconds) },
-    logFile: ws.logPath,
-    logName: config.log,
+    cwd: where.cwd ?? ws.root,
+    env: { ...stringEnv(process.env), ...config.env, AUTORESEARCH_BUDGET_SECONDS: String(config.budgetSeconds), AUTORESEARCH_WORKSPACE: ws.root, ...(gpu !== null ? { CUDA_VISIBLE_DEVICES: gpu } : {}) },
+    ...(config.gpus ? { gpu } : {}),
+    logFile: where.logFile ?? ws.logPath,
+    logName: where.logName ?? config.log,
     budgetSeconds: config.budgetSeconds,
     killAfterSeconds: config.killAfterSeconds,
     graceSeconds: config.graceSeconds,
@@ -87,14 +93,14 @@ export function runSpec(ws: Workspace, commit: string): RunSpec {
 }
 
 /** The log a run wrote; the name comes from a record on disk, so it is checked like any path. */
-function runLogPath(ws: Workspace, rec: RunRecord): string {
-  return rec.log === ws.config.log ? ws.logPath : resolveWritable(ws.root, rec.log, "log");
+export function runLogPath(ws: Workspace, rec: RunRecord): string {
+  return flightLogPath(ws.stateDir, rec) ?? (rec.log === ws.config.log ? ws.logPath : resolveWritable(ws.root, rec.log, "log"));
 }
 
-/** The latest progress line for a progress note: never throws (it runs on a timer). */
-export function latestLine(ws: Workspace): string | null {
+/** The latest progress line for a progress note (of run `rec`'s log, else run.log): never throws (it runs on a timer). */
+export function latestLine(ws: Workspace, rec?: RunRecord): string | null {
   try {
-    return latestRecord(ws.logPath);
+    return latestRecord(rec ? runLogPath(ws, rec) : ws.logPath);
   } catch {
     return null;
   }
@@ -114,7 +120,7 @@ export async function waitFor(ws: Workspace, run: RunHandle, waitSeconds: number
   const limit = Math.min(waitSeconds ?? Infinity, waitCap(ws, cb));
   const deadline = Date.now() + limit * 1000;
   const total = ws.config.killAfterSeconds;
-  const tick = () => cb.progress?.(run.elapsedSeconds, total, latestLine(ws));
+  const tick = () => cb.progress?.(run.elapsedSeconds, total, latestLine(ws, run.record));
   // One listener for the whole wait (a new one per tick piled up: MaxListenersExceededWarning).
   const aborted = abortPromise(cb.signal);
   const finished = run.done.then(
@@ -187,7 +193,7 @@ export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly Result
     return {
       ...base,
       state: "running" as const,
-      latest: latestLine(ws),
+      latest: latestLine(ws, rec),
       next: `Still running. Wait again with run_training {"runId":"${rec.id}"} or parse_metrics {"waitSeconds":50}; nothing else can change the code meanwhile.`,
     };
   }
@@ -224,4 +230,24 @@ function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   return out;
+}
+
+/** parse_metrics' answer: the last run's own log is judged with its exit, as run_training judges it; any other log by its content; a log still being written is not judged yet. */
+export function parsedLog(ws: Workspace, rec: RunRecord | null, active: RunRecord | null, log: string | undefined) {
+  const name = log ?? ws.config.log;
+  const parsed = parseLogFile(resolveRegularFile(ws.root, name, "log"), ws.config.metric.name);
+  const running = active && name === ws.config.log ? active : null;
+  const o = rec && rec.log === name && rec.exit && !running ? outcomeOf(ws, rec, parsed) : runOutcome(null, parsed, { metric: ws.config.metric.name, memoryKey: ws.config.memoryKey });
+  const judged = !running;
+  return {
+    log: name,
+    sizeBytes: parsed.sizeBytes,
+    metric: o.value,
+    memoryGb: o.memoryGb,
+    metrics: parsed.metrics,
+    crashed: judged && o.crashed,
+    reason: judged ? o.reason : null,
+    tail: judged && (o.crashed || o.timedOut) ? parsed.tail : [],
+    running: running ? { runId: running.id, elapsedSeconds: Math.round((Date.now() - running.startedAt) / 1000), latest: parsed.lastProgress } : null,
+  };
 }

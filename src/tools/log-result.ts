@@ -8,15 +8,23 @@ export const logResultTool = defineTool({
     "Appends the row for HEAD's last run to results.tsv (commit, metric and memory come from the run; the server proposes the status, judging a commit by the mean of its runs). You may downgrade keep to discard, or keep an equal value when the change is simpler. due: run_training asks for one more run first; a revoked keep moves the branch back. Returns the [EXP] line and what to do next.",
   effect: "additive",
   input: {
-    description: z.string().max(10_000).describe("One line describing the experiment (tabs and newlines are replaced)."),
+    description: z.string().max(10_000).optional().describe("One line describing the experiment (tabs and newlines are replaced). Default: the commit's own description (a repeat: its first row's)."),
     status: z.enum(["keep", "discard", "crash"]).optional().describe("Leave out to accept the proposal."),
+    runId: z.string().max(100).optional().describe("Log this finished run in flight (default: HEAD's run, else the oldest finished run in flight)."),
+    wait: z.boolean().optional().describe("With runs in flight and none finished: wait for the first to finish, then log it."),
+    waitSeconds: z.number().min(0).max(3600).optional().describe("Longest wait in this call, in seconds."),
   },
   output: {
-    line: z.string(),
-    row: z.object({ commit: z.string(), metric: z.string(), memoryGb: z.string(), status: z.string(), description: z.string() }),
-    rowNumber: z.number(),
-    newBest: z.boolean(),
-    stall: z.number(),
+    line: z.string().optional(),
+    row: z.object({ commit: z.string(), metric: z.string(), memoryGb: z.string(), status: z.string(), description: z.string() }).optional(),
+    rowNumber: z.number().optional(),
+    newBest: z.boolean().optional(),
+    stall: z.number().optional(),
+    runId: z.string().optional().describe("the run logged, when it was a run in flight"),
+    waiting: z.boolean().optional().describe("true: the wait ended before any run finished; nothing was logged"),
+    inFlight: z.number().optional(),
+    requeued: z.object({ commit: z.string(), runId: z.string().nullable() }).optional().describe("a stale candidate's change re-applied onto the best and queued"),
+    confirmation: z.string().optional().describe("the run id of a repeat the rule wants, queued at once"),
     decision: z
       .object({
         kind: z.enum(["baseline", "candidate", "confirmation", "repeat"]),
@@ -30,11 +38,11 @@ export const logResultTool = defineTool({
       })
       .optional()
       .describe("The noise-aware rule's view: the mean of this code's runs, σ, the best it was compared with, a revocation and where the branch went."),
-    due: z.enum(["run_training"]).nullable().describe("run_training when the server wants this commit run again first (the baseline's repeat, a new keep's confirmation)."),
+    due: z.enum(["run_training"]).nullable().optional().describe("run_training when the server wants this commit run again first (the baseline's repeat, a new keep's confirmation)."),
     next: z.string(),
   },
-  run: async ({ session }, args) => {
-    const r = await session.logResult(args);
-    return { data: r, text: `${r.line}\nNext: ${r.next}` };
+  run: async ({ session, signal, client, progress }, args) => {
+    const r = await session.logResult(args, { signal, progress, client, canProgress: progress !== undefined });
+    return { data: r, text: "line" in r && r.line ? `${r.line}\nNext: ${r.next}` : `Next: ${r.next}` };
   },
 });

@@ -5,10 +5,10 @@ export const runTrainingTool = defineTool({
   name: "run_training",
   title: "Run training",
   description:
-    "Runs the configured training command on the committed tree (output to run.log, never into context), kills its whole process tree at the hard limit, and returns the parsed metrics or the crash tail. Sends progress while it waits. wait: false returns a run id at once; runId waits for that run; cancel: true stops it; repeat: true measures code that already ran once more.",
+    "Runs the training command on the committed tree (output to a log, never into context), kills its process tree at the hard limit, returns the metrics or the crash tail, with progress. wait: false queues HEAD as a run in flight (own directory and GPU slot; the branch goes back, so the next idea can start) and returns its id; runId waits for one; cancel: true stops it; repeat: true runs code again.",
   effect: "additive",
   input: {
-    wait: z.boolean().optional().describe("Wait for the run to end (default true). Without progress support a wait lasts at most 50 s; call again with runId."),
+    wait: z.boolean().optional().describe("Wait for the run to end (default true). Without progress support a wait lasts at most 50 s; call again with runId. false: queue HEAD and return at once (the branch goes back to what it was built on, so the next idea can be prepared)."),
     waitSeconds: z.number().min(0).max(3600).optional().describe("Longest wait in this call, in seconds."),
     runId: z.string().max(100).optional().describe("Wait for (or read) this run instead of starting one."),
     cancel: z.boolean().optional().describe("Stop the run in progress (its whole process tree)."),
@@ -17,7 +17,10 @@ export const runTrainingTool = defineTool({
   output: {
     runId: z.string(),
     commit: z.string(),
-    state: z.enum(["running", "finished"]),
+    state: z.enum(["queued", "running", "finished", "cancelled"]),
+    gpu: z.string().nullable().optional().describe("the slot's GPU (CUDA_VISIBLE_DEVICES) with gpus in autoresearch.json"),
+    queuePosition: z.number().optional(),
+    inFlight: z.number().optional().describe("runs queued or running, not logged"),
     elapsedSeconds: z.number(),
     killAfterSeconds: z.number(),
     latest: z.string().nullable().optional(),
@@ -38,7 +41,7 @@ export const runTrainingTool = defineTool({
   },
   run: async ({ session, signal, client, progress }, args) => {
     const r = await session.runTraining(args, { signal, progress, client, canProgress: progress !== undefined });
-    if (r.state === "running") return { data: r, text: `Run ${r.runId} of ${r.commit} is running (${r.elapsedSeconds} s)${r.latest ? `: ${r.latest}` : ""}.\nNext: ${r.next}` };
+    if (r.state !== "finished") return { data: r, text: `Run ${r.runId} of ${r.commit} is ${r.state}${r.state === "running" ? ` (${r.elapsedSeconds} s)` : ""}${"latest" in r && r.latest ? `: ${r.latest}` : ""}.\nNext: ${r.next}` };
     const metricName = (await session.workspace()).config.metric.name;
     const lines = [
       `Run ${r.runId} of ${r.commit} finished in ${r.elapsedSeconds} s (${r.timedOut ? "killed at the hard limit" : r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}).`,

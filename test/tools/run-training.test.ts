@@ -138,7 +138,7 @@ describe("run_training", () => {
     const { ws, c } = await session({ config: fast() });
     await ok(c, "apply_patch", { edits: [HOLD_EDIT] });
     await ok(c, "commit", { description: "held" });
-    const first = await ok(c, "run_training", { wait: false });
+    const first = await ok(c, "run_training", { waitSeconds: 0 });
     expect(first).toMatchObject({ state: "running" });
     const msg = await refused(c, "run_training");
     expect(msg).toMatch(new RegExp(`^Refused: Run ${first.runId} of [0-9a-f]{7} is in progress \\(\\d+ s elapsed\\)`));
@@ -177,7 +177,7 @@ describe("run_training", () => {
 
   it("cancel stops the whole tree", async () => {
     const { ws, c } = await session({ train: treeScript({ children: 2, ignoreTerm: true }), config: fast() });
-    const started = await ok(c, "run_training", { wait: false });
+    const started = await ok(c, "run_training", { waitSeconds: 0 });
     await treeUp(ws, 3);
     const r = await ok(c, "run_training", { cancel: true });
     expect(r).toMatchObject({ runId: started.runId, endReason: "cancel", proposedStatus: "crash" });
@@ -215,7 +215,7 @@ describe("server shutdown and death take the training tree with them", () => {
 
   it("stdin closing (the client going away) kills the tree", async () => {
     const { ws, c, srv } = await session(slowTree());
-    await ok(c, "run_training", { wait: false });
+    await ok(c, "run_training", { waitSeconds: 0 });
     await treeUp(ws, 3);
     const pids = pidsInLog(ws);
     // Only stdin is closed: the SDK's close() would SIGTERM a server not gone within 2 s, and on a
@@ -226,7 +226,7 @@ describe("server shutdown and death take the training tree with them", () => {
 
   it("SIGTERM to the server kills the tree", async () => {
     const { ws, c, srv } = await session(slowTree());
-    await ok(c, "run_training", { wait: false });
+    await ok(c, "run_training", { waitSeconds: 0 });
     await treeUp(ws, 3);
     const pids = pidsInLog(ws);
     process.kill(srv.pid()!, "SIGTERM");
@@ -235,7 +235,7 @@ describe("server shutdown and death take the training tree with them", () => {
 
   it("SIGKILL of the server: the watchdog kills the tree, the next server reports it, and the run is not a crash of the code (nothing to log, run it again)", async () => {
     const { ws, c, srv } = await session({ ...slowTree(), baseline: false });
-    const started = await ok(c, "run_training", { wait: false });
+    const started = await ok(c, "run_training", { waitSeconds: 0 });
     await treeUp(ws, 3);
     const pids = pidsInLog(ws);
     process.kill(srv.pid()!, "SIGKILL");
@@ -255,7 +255,7 @@ describe("server shutdown and death take the training tree with them", () => {
 
   it("the watchdog killed from outside mid-run is replaced: a SIGKILLed server still takes the tree with it", async () => {
     const { ws, c, srv } = await session({ ...slowTree(), baseline: false });
-    await ok(c, "run_training", { wait: false });
+    await ok(c, "run_training", { waitSeconds: 0 });
     await treeUp(ws, 3);
     const pids = pidsInLog(ws);
     const watchdogs = () =>

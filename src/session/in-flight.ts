@@ -1,0 +1,211 @@
+import fs from "node:fs";
+import path from "node:path";
+import { refuse } from "../errors.js";
+import { shortHash } from "../git.js";
+import { pidAlive } from "../process-tree.js";
+import { CONFIG_FILE } from "../config.js";
+import type { Executor, RunHandle } from "../executor/executor.js";
+import { FlightStore, QUEUE_DEPTH, Slots, type Flight, type QueuedRun } from "../executor/queue.js";
+import { RunDirs } from "../executor/worktree.js";
+import { newRunId } from "../executor/executor.js";
+import { interrupted } from "../rules/outcome.js";
+import type { Workspace } from "../workspace.js";
+import type { Ledger } from "./ledger.js";
+import { runSpec } from "./training.js";
+
+/**
+ * Runs in flight: queued, running on a slot, or finished and waiting to be logged (SPEC §8). The
+ * queue is FIFO and bounded (slots + QUEUE_DEPTH); a run starts the moment a slot frees, in a
+ * directory of its own (a worktree of its commit), with CUDA_VISIBLE_DEVICES set to its slot's GPU.
+ * Everything is on disk first, so a restarted server starts the queued runs again, queues the
+ * interrupted ones again and knows the finished ones; nothing it started outlives it.
+ */
+
+/** The ref that keeps a queued commit reachable while the branch moves on. */
+const refOf = (id: string) => `queue/${id}`;
+
+export class InFlight {
+  readonly store: FlightStore;
+  readonly slots: Slots;
+  readonly dirs: RunDirs;
+  /** the runs this server started, by id */
+  private readonly handles = new Map<string, RunHandle>();
+  /** resolved (and replaced) whenever a run in flight ends */
+  private ended: { promise: Promise<void>; resolve: () => void } = deferred();
+  private closed = false;
+  private pumping: Promise<void> = Promise.resolve();
+  /** why the last start failed, for status */
+  lastStartError: string | null = null;
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly ledger: Ledger,
+    private readonly executor: Executor,
+  ) {
+    this.store = new FlightStore(path.join(ws.stateDir, "queue"));
+    const gpus = ws.config.gpus?.map(String) ?? [null];
+    this.slots = new Slots(gpus);
+    this.dirs = new RunDirs(ws.root, path.join(ws.stateDir, "worktrees"), [ws.config.results, ws.config.log, CONFIG_FILE].map((p) => p.split("/")[0]));
+  }
+
+  /** The bound on runs in flight (queued + running). */
+  get capacity(): number {
+    return this.slots.size + QUEUE_DEPTH;
+  }
+
+  list(): Flight[] {
+    return this.store.list();
+  }
+
+  /** Runs not yet logged that are queued or running. */
+  pending(): Flight[] {
+    return this.list().filter((f) => f.state !== "finished");
+  }
+
+  /** Finished and not logged, oldest first. */
+  finished(): Flight[] {
+    return this.list().filter((f) => f.state === "finished" && !this.logged(f));
+  }
+
+  logged(f: Flight): boolean {
+    return !!f.record && !!this.ledger.loggedLine(f.record);
+  }
+
+  handle(id: string): RunHandle | undefined {
+    return this.handles.get(id);
+  }
+
+  /** After a restart: what a dead server left is ended, queued again or cleaned up; then the queue runs. */
+  async adopt(): Promise<string[]> {
+    const notes: string[] = [];
+    for (const f of this.list()) {
+      const rec = f.record;
+      if (rec && this.ledger.loggedLine(rec)) {
+        await this.forget(f.run.id);
+        continue;
+      }
+      if (f.state === "running" && rec) {
+        if (rec.serverPid !== process.pid && pidAlive(rec.serverPid)) continue; // another live server's
+        await this.executor.adopt(rec, this.store.records(rec.id)).catch(() => null);
+        this.store.requeue({ ...f.run });
+        notes.push(`run ${rec.id} of ${shortHash(f.run.commit)} was running when its server stopped; it was killed and queued again`);
+      } else if (f.state === "finished" && rec && interrupted(rec.exit)) {
+        this.store.requeue({ ...f.run });
+        notes.push(`run ${rec.id} of ${shortHash(f.run.commit)} was interrupted when its server stopped; it was queued again`);
+      }
+    }
+    await this.dirs.prune(new Set(this.list().filter((f) => f.state === "queued").map((f) => f.run.id))).catch(() => undefined);
+    this.pump();
+    return notes;
+  }
+
+  /** Queues `commit`; refuses past the bound. The caller checked that it may run. */
+  async enqueue(q: Omit<QueuedRun, "id" | "queuedAt" | "attempts">, opts: { overBound?: boolean } = {}): Promise<Flight> {
+    if (!opts.overBound) this.assertRoom();
+    const run: QueuedRun = { ...q, id: newRunId(), queuedAt: Date.now(), attempts: 0 };
+    await this.ws.repo.keepReachable(refOf(run.id), run.commit);
+    // Its directory is checked out now, so that a slot that frees starts it with one spawn.
+    await this.dirs.create(run.id, run.commit);
+    this.store.save(run);
+    this.pump();
+    await this.pumping;
+    return this.store.get(run.id)!;
+  }
+
+  /** A new session starts with nothing in flight: the runs of the last one belong to its rows. */
+  assertEmpty(): void {
+    const left = this.list().filter((f) => !this.logged(f));
+    if (left.length)
+      refuse(
+        "runs_in_flight",
+        `${left.length} run${left.length === 1 ? " is" : "s are"} still in flight from the session in progress (${left.map((f) => f.run.id).join(", ")}).`,
+        'Log them first (log_result {"wait":true} until none is left; run_training {"runId":"…","cancel":true} drops one), or continue that session with start_session {"resume":true}.',
+      );
+  }
+
+  /** Refuses when the queue is full (slots + QUEUE_DEPTH in flight). */
+  assertRoom(): void {
+    const inFlight = this.pending().length;
+    if (inFlight >= this.capacity)
+      refuse(
+        "queue_full",
+        `${inFlight} runs are in flight (${this.slots.size} slot${this.slots.size === 1 ? "" : "s"} + ${QUEUE_DEPTH} queued at most).`,
+        'Wait for one: log_result {"wait":true} logs the next that finishes.',
+      );
+  }
+
+  /** Starts queued runs while slots are free (one pump at a time). */
+  pump(): void {
+    this.pumping = this.pumping.then(() => this.startQueued()).catch(() => undefined);
+  }
+
+  private async startQueued(): Promise<void> {
+    while (!this.closed) {
+      const next = this.list().find((f) => f.state === "queued" && !this.handles.has(f.run.id));
+      if (!next) return;
+      const gpu = this.slots.take();
+      if (gpu === undefined) return;
+      try {
+        await this.start(next.run, gpu);
+        this.lastStartError = null;
+      } catch (e) {
+        this.slots.release(gpu);
+        this.lastStartError = `run ${next.run.id} could not start: ${(e as Error).message}`;
+        return;
+      }
+    }
+  }
+
+  private async start(q: QueuedRun, gpu: string | null): Promise<void> {
+    const cwd = fs.existsSync(this.dirs.pathOf(q.id)) ? this.dirs.pathOf(q.id) : await this.dirs.create(q.id, q.commit);
+    const spec = runSpec(this.ws, q.commit, { cwd, gpu, logFile: this.store.logPath(q.id), logName: `queue/${q.id}.log` });
+    this.store.save({ ...q, attempts: q.attempts + 1 });
+    const run = this.executor.start(spec, { id: q.id, records: this.store.records(q.id) });
+    this.handles.set(q.id, run);
+    this.slots.hold(gpu, run);
+    void run.done
+      .catch(() => undefined)
+      .then(async () => {
+        // The slot goes to the next run first; the directory is cleaned up after.
+        this.slots.release(gpu);
+        this.handles.delete(q.id);
+        if (!this.closed) this.pump();
+        const e = this.ended;
+        this.ended = deferred();
+        e.resolve();
+        await this.dirs.remove(q.id).catch(() => undefined);
+      });
+  }
+
+  /** Resolves when any run in flight ends, or after `ms`. */
+  nextEnd(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([this.ended.promise, new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+  }
+
+  /** A logged run leaves the queue: its intent, record and ref go; its log stays. */
+  async forget(id: string): Promise<void> {
+    this.store.remove(id);
+    await this.dirs.remove(id).catch(() => undefined);
+    await this.ws.repo.dropReachable(refOf(id)).catch(() => undefined);
+  }
+
+  /** Stops this server's runs (shutdown): their records say so, and the next server queues them again. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pumping;
+    await Promise.all([...this.handles.values()].map((r) => r.stop("shutdown").catch(() => undefined)));
+    await Promise.all([...this.handles.keys()].map((id) => this.dirs.remove(id).catch(() => undefined)));
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** The record of a run in flight, or null: a run id the agent passes is checked. */
+export function flightOf(f: InFlight, id: string): Flight | null {
+  return f.store.get(id);
+}

@@ -1,0 +1,242 @@
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { call, ok, refused, text } from "../helpers/client.js";
+import { restart, session, useSessions } from "../helpers/session.js";
+import { alive, sleep, until } from "../helpers/procs.js";
+import { git, headShort, logSubjects, read } from "../helpers/workspace.js";
+import { SUMMARY } from "../fixtures/scripts.js";
+import { RUN_LIMIT_S, TEST_MS } from "../helpers/timeouts.js";
+
+// Experiments in flight (SPEC §8) through the real server and client: the queue's order, each run
+// in a directory of its own on exactly its commit, one run per GPU, the bound, a candidate built
+// on an older best (stale base), a restart with runs queued and running, and nothing left behind.
+
+useSessions();
+
+/**
+ * A train.py that records where and what it ran (its cwd, CUDA_VISIBLE_DEVICES, its own LR and
+ * DEPTH, start and end) in the workspace's git dir, and waits while a gate file exists there, so a
+ * test decides when runs end instead of guessing how long they take.
+ */
+const TRAIN = `import json, os, time
+LR = 0.04
+DEPTH = 8
+ws = os.environ["AUTORESEARCH_WORKSPACE"]
+gate = os.path.join(ws, ".git", "flight-gate")
+t0 = time.time()
+print("started", flush=True)
+while os.path.exists(gate):
+    time.sleep(0.02)
+with open(os.path.join(ws, ".git", "flight-trace.jsonl"), "a") as f:
+    f.write(json.dumps({"lr": LR, "depth": DEPTH, "cwd": os.getcwd(), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": t0, "end": time.time(), "pid": os.getpid()}) + "\\n")
+VAL = 1.0 + abs(LR - 0.05) * 10 + abs(DEPTH - 10) * 0.05
+MEM = 512.0
+${SUMMARY}`;
+
+const config = (extra: Record<string, unknown> = {}) => ({ run: ["python3", "train.py"], budgetSeconds: 5, killAfterSeconds: RUN_LIMIT_S, graceSeconds: 1, noise: false, ...extra });
+const gateOn = (ws: string) => fs.writeFileSync(path.join(ws, ".git", "flight-gate"), "");
+const gateOff = (ws: string) => fs.rmSync(path.join(ws, ".git", "flight-gate"), { force: true });
+type Traced = { lr: number; depth: number; cwd: string; cuda: string | null; start: number; end: number; pid: number };
+/** What every run recorded; `flights()` leaves out the runs made in the workspace itself (the sequential baseline). */
+const everyRun = (ws: string): Traced[] => {
+  const f = path.join(ws, ".git", "flight-trace.jsonl");
+  return fs.existsSync(f) ? read(ws, ".git/flight-trace.jsonl").trim().split("\n").map((l) => JSON.parse(l)) : [];
+};
+const trace = (ws: string) => everyRun(ws).filter((r) => r.cwd !== ws);
+const worktreesLeft = (ws: string) => git(ws, "worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).length - 1;
+const runDirs = (ws: string) => (fs.existsSync(path.join(ws, ".git/autoresearch/worktrees")) ? fs.readdirSync(path.join(ws, ".git/autoresearch/worktrees")) : []);
+
+type C = Awaited<ReturnType<typeof session>>["c"];
+const text0 = (ws: string) => read(ws, "train.py");
+/** apply_patch + commit {"run": true}: one candidate queued. */
+async function queue(c: C, ws: string, from: string, to: string, description: string) {
+  expect(text0(ws)).toContain(from);
+  await ok(c, "apply_patch", { edits: [{ old: from, new: to }] });
+  return (await ok(c, "commit", { description, run: true })).run as { runId: string; state: string; gpu?: string | null };
+}
+async function inFlight(c: C) {
+  return (await ok(c, "status")).inFlight as { runId: string; commit: string; state: string; gpu: string | null }[];
+}
+
+describe("experiments in flight", () => {
+  it(
+    "runs queue in order, each in its own directory on exactly its commit; the agent's edits never reach them; a stale candidate is re-applied onto the best",
+    async () => {
+      const { ws, c } = await session({ train: TRAIN, config: config(), baseline: true });
+      const base = headShort(ws);
+      gateOn(ws);
+      const a = await queue(c, ws, "LR = 0.04", "LR = 0.045", "lr 0.045");
+      expect(a.state).toBe("running");
+      // The branch went back to what the candidate was built on: the next idea starts from there.
+      expect(headShort(ws)).toBe(base);
+      expect(text0(ws)).toContain("LR = 0.04\n");
+      const b = await queue(c, ws, "DEPTH = 8", "DEPTH = 10", "depth 10");
+      expect(b.state).toBe("queued");
+      expect((await inFlight(c)).map((f) => [f.runId, f.state])).toEqual([
+        [a.runId, "running"],
+        [b.runId, "queued"],
+      ]);
+      // An edit in progress while both are in flight: it must reach neither.
+      await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.9" }] });
+      gateOff(ws);
+      const done = await ok(c, "run_training", { runId: b.runId });
+      expect(done.state).toBe("finished");
+      const t = trace(ws);
+      expect(t.map((r) => [r.lr, r.depth])).toEqual([
+        [0.045, 8],
+        [0.04, 10],
+      ]);
+      expect(t[1].start).toBeGreaterThanOrEqual(t[0].end); // one slot: B started after A ended
+      for (const r of t) {
+        expect(r.cwd).not.toBe(ws);
+        expect(r.cwd.startsWith(path.join(ws, ".git", "autoresearch", "worktrees") + path.sep)).toBe(true);
+      }
+      // Logging a run in flight can move the branch: not over an uncommitted edit.
+      expect(await refused(c, "log_result", {})).toMatch(/^Refused: train\.py has an uncommitted edit/);
+      await ok(c, "reset_to_best");
+      const la = await ok(c, "log_result", {});
+      expect(la).toMatchObject({ runId: a.runId, row: { status: "keep", description: "lr 0.045" } });
+      expect(logSubjects(ws)[0]).toBe("t: lr 0.045");
+      // B beat the best but was built on the base: not fast-forwarded over A; re-applied onto it.
+      const lb = await ok(c, "log_result", {});
+      expect(lb.runId).toBe(b.runId);
+      expect(lb.row.status).toBe("discard");
+      expect(lb.row.description).toMatch(/^depth 10 \[stale base: built on [0-9a-f]{7}, the best is now [0-9a-f]{7}; re-applied as [0-9a-f]{7}, queued\]$/);
+      expect(lb.requeued.runId).toMatch(/^run-/);
+      expect(lb.next).toMatch(/re-applied onto the best/);
+      const again = await ok(c, "log_result", { wait: true });
+      expect(again).toMatchObject({ runId: lb.requeued.runId, row: { commit: lb.requeued.commit, status: "keep" } });
+      expect(trace(ws).map((r) => [r.lr, r.depth])).toEqual([
+        [0.045, 8],
+        [0.04, 10],
+        [0.045, 10],
+      ]);
+      // The branch is the chain of keeps, each built on the one before.
+      expect(logSubjects(ws).slice(0, 3)).toEqual([`t: depth 10 (re-applied onto ${la.row.commit})`, "t: lr 0.045", "initial"]);
+      expect(read(ws, "results.tsv").trim().split("\n")).toHaveLength(5);
+      expect(await inFlight(c)).toEqual([]);
+      expect(worktreesLeft(ws)).toBe(0);
+      expect(runDirs(ws)).toEqual([]);
+      expect(git(ws, "status", "--porcelain")).toBe("");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "gpus: one run per GPU with CUDA_VISIBLE_DEVICES set, never two on one; the queue is bounded",
+    async () => {
+      const { ws, c } = await session({ train: TRAIN, config: config({ gpus: [0, 1] }), baseline: true });
+      gateOn(ws);
+      const runs = [await queue(c, ws, "LR = 0.04", "LR = 0.041", "a"), await queue(c, ws, "LR = 0.04", "LR = 0.042", "b"), await queue(c, ws, "LR = 0.04", "LR = 0.043", "c")];
+      expect(runs.map((r) => r.state)).toEqual(["running", "running", "queued"]);
+      expect(runs.map((r) => r.gpu)).toEqual(["0", "1", undefined]);
+      await queue(c, ws, "LR = 0.04", "LR = 0.044", "d");
+      // 2 slots + 2 queued: a fifth is refused before anything is done (the edit stays uncommitted).
+      await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.046" }] });
+      expect(await refused(c, "commit", { description: "e", run: true })).toMatch(/^Refused: 4 runs are in flight \(2 slots \+ 2 queued at most\)\.\nNext: Wait for one: log_result \{"wait":true\}/);
+      expect(logSubjects(ws)[0]).toBe("initial");
+      expect(git(ws, "status", "--porcelain")).toContain("train.py");
+      await ok(c, "reset_to_best");
+      expect((await inFlight(c)).map((f) => f.gpu)).toEqual(["0", "1", null, null]);
+      gateOff(ws);
+      for (let i = 0; i < 4; i++) await ok(c, "log_result", { wait: true });
+      const t = trace(ws);
+      expect(t).toHaveLength(4);
+      expect(new Set(t.map((r) => r.cuda))).toEqual(new Set(["0", "1"]));
+      for (const g of ["0", "1"]) {
+        const on = t.filter((r) => r.cuda === g).sort((x, y) => x.start - y.start);
+        for (let i = 1; i < on.length; i++) expect(on[i].start).toBeGreaterThanOrEqual(on[i - 1].end);
+      }
+      // The baseline ran in the workspace itself (the sequential loop, as before), on a slot's GPU too.
+      expect(everyRun(ws).find((r) => r.cwd === ws)?.cuda).toBe("0");
+      expect(worktreesLeft(ws)).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a restart keeps the queue: the running run is killed with its server and queued again, the queued one runs; nothing is left behind",
+    async () => {
+      const { ws, c, srv } = await session({ train: TRAIN, config: config(), baseline: true });
+      gateOn(ws);
+      const a = await queue(c, ws, "LR = 0.04", "LR = 0.045", "lr 0.045");
+      const b = await queue(c, ws, "DEPTH = 8", "DEPTH = 9", "depth 9");
+      await until(() => fs.existsSync(path.join(ws, ".git/autoresearch/queue", `${a.runId}.log`)) && read(ws, `.git/autoresearch/queue/${a.runId}.log`).includes("started"), "run A to start");
+      const rec = JSON.parse(read(ws, `.git/autoresearch/queue/${a.runId}.run.json`));
+      process.kill(srv.pid()!, "SIGKILL");
+      await until(() => !alive(rec.pid), "run A's process to go with its server");
+      const { c: c2 } = await restart(ws);
+      const st = await ok(c2, "status");
+      expect(st.problems.join(" ")).toMatch(new RegExp(`run ${a.runId} of [0-9a-f]{7} was running when its server stopped; it was killed and queued again`));
+      expect(st.inFlight.map((f: { runId: string }) => f.runId)).toEqual([a.runId, b.runId]);
+      gateOff(ws);
+      const la = await ok(c2, "log_result", { wait: true });
+      const lb = await ok(c2, "log_result", { wait: true });
+      expect([la.runId, lb.runId]).toEqual([a.runId, b.runId]);
+      expect(trace(ws).map((r) => [r.lr, r.depth])).toEqual([
+        [0.045, 8],
+        [0.04, 9],
+      ]);
+      expect(worktreesLeft(ws)).toBe(0);
+      expect(runDirs(ws)).toEqual([]);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "waiting, cancelling and refusing: log_result waits within its limit, a queued run can be dropped, the same commit is not queued twice by accident",
+    async () => {
+      const { ws, c } = await session({ train: TRAIN, config: config(), baseline: true });
+      gateOn(ws);
+      const a = await queue(c, ws, "LR = 0.04", "LR = 0.045", "lr 0.045");
+      const b = await queue(c, ws, "DEPTH = 8", "DEPTH = 9", "depth 9");
+      const w = await ok(c, "log_result", { wait: true, waitSeconds: 1 });
+      expect(w).toMatchObject({ waiting: true, inFlight: 2 });
+      expect(read(ws, "results.tsv").trim().split("\n")).toHaveLength(2);
+      // Not finished yet: a named run cannot be logged; the base is HEAD, already measured.
+      expect(await refused(c, "log_result", { runId: a.runId })).toMatch(/^Refused: Run run-\S+ of [0-9a-f]{7} is running\./);
+      const cancelled = await ok(c, "run_training", { runId: b.runId, cancel: true });
+      expect(cancelled.state).toBe("cancelled");
+      expect((await inFlight(c)).map((f) => f.runId)).toEqual([a.runId]);
+      expect(git(ws, "for-each-ref", "refs/autoresearch-mcp/queue/")).not.toContain(b.runId);
+      gateOff(ws);
+      const la = await ok(c, "log_result", { wait: true });
+      expect(la.runId).toBe(a.runId);
+      expect(await refused(c, "run_training", { runId: "run-20000101000000-abcdef" })).toMatch(/not known/);
+      expect(text(await call(c, "status"))).not.toMatch(/In flight/);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "under the noise rule the baseline's runs go side by side, and a new keep's confirmation is queued by the server while the agent goes on",
+    async () => {
+      const { ws, c } = await session({ train: TRAIN, config: config({ gpus: [0, 1], noise: true }) });
+      gateOn(ws);
+      const r1 = await ok(c, "run_training", { wait: false });
+      const r2 = await ok(c, "run_training", { wait: false });
+      expect([r1.state, r2.state]).toEqual(["running", "running"]);
+      expect([r1.gpu, r2.gpu]).toEqual(["0", "1"]);
+      expect(await refused(c, "run_training", { wait: false })).toMatch(/^Refused: [0-9a-f]{7} is already in flight \(2 runs/);
+      gateOff(ws);
+      const l1 = await ok(c, "log_result", { wait: true });
+      const l2 = await ok(c, "log_result", { wait: true });
+      expect([l1.row.description, l2.row.description.split(" [")[0]]).toEqual(["baseline", "baseline"]);
+      expect(l2.decision).toMatchObject({ kind: "baseline", n: 2 });
+      const a = await queue(c, ws, "LR = 0.04", "LR = 0.045", "lr 0.045");
+      const la = await ok(c, "log_result", { wait: true });
+      expect(la).toMatchObject({ runId: a.runId, row: { status: "keep" } });
+      expect(la.confirmation).toMatch(/^run-/);
+      // HEAD is the new keep; its confirmation is on its way, so the next idea need not wait.
+      expect(headShort(ws)).toBe(la.row.commit);
+      await ok(c, "apply_patch", { edits: [{ old: "DEPTH = 8", new: "DEPTH = 9" }] });
+      await ok(c, "reset_to_best");
+      const conf = await ok(c, "log_result", { wait: true });
+      expect(conf).toMatchObject({ runId: la.confirmation, row: { commit: la.row.commit, status: "keep" }, decision: { kind: "confirmation", n: 2 } });
+      expect(await inFlight(c)).toEqual([]);
+      await sleep(0);
+    },
+    TEST_MS,
+  );
+});
