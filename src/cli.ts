@@ -117,7 +117,7 @@ async function main() {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
       if (args.length) fail(`unexpected argument ${args[0]}`);
       const { Session } = await import("./session/session.js");
-      const session = new Session(ws);
+      const session = new Session(ws, { readOnly: true });
       const s = await session.status({ rows: 20 });
       process.stdout.write(JSON.stringify(s, null, 2) + "\n");
       return;

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { refuse } from "../errors.js";
+import { readJson, writeJson } from "../files.js";
 import { shortHash } from "../git.js";
 import { pidAlive } from "../process-tree.js";
 import { CONFIG_FILE } from "../config.js";
@@ -41,6 +42,8 @@ export class InFlight {
     private readonly ws: Workspace,
     private readonly ledger: Ledger,
     private readonly executor: Executor,
+    /** a process that only reads (the status command): it never starts, ends or requeues a run */
+    private readonly passive = false,
   ) {
     this.store = new FlightStore(path.join(ws.stateDir, "queue"));
     const gpus = ws.config.gpus?.map(String) ?? [null];
@@ -75,9 +78,27 @@ export class InFlight {
     return this.handles.get(id);
   }
 
+  /**
+   * One server runs a workspace's queue: the first to open it, until it is gone (a second client's
+   * server on the same workspace would otherwise start every queued run twice).
+   */
+  private owner(): number | null {
+    const file = path.join(this.store.dir, "owner.json");
+    const o = readJson<{ pid?: unknown }>(file);
+    const pid = typeof o?.pid === "number" ? o.pid : null;
+    if (pid !== null && pid !== process.pid && pidAlive(pid)) return pid;
+    if (this.passive) return null;
+    fs.mkdirSync(this.store.dir, { recursive: true });
+    if (pid !== process.pid) writeJson(file, { pid: process.pid });
+    return null;
+  }
+
   /** After a restart: what a dead server left is ended, queued again or cleaned up; then the queue runs. */
   async adopt(): Promise<string[]> {
     const notes: string[] = [];
+    if (this.passive) return notes;
+    const other = this.owner();
+    if (other !== null) return [`the runs in flight belong to another autoresearch-mcp server on this workspace (pid ${other})`];
     for (const f of this.list()) {
       const rec = f.record;
       if (rec && this.ledger.loggedLine(rec)) {
@@ -101,6 +122,9 @@ export class InFlight {
 
   /** Queues `commit`; refuses past the bound. The caller checked that it may run. */
   async enqueue(q: Omit<QueuedRun, "id" | "queuedAt" | "attempts">, opts: { overBound?: boolean } = {}): Promise<Flight> {
+    const other = this.owner();
+    if (other !== null || this.passive)
+      refuse("queue_owned", `The runs in flight of this workspace belong to another autoresearch-mcp server (pid ${other ?? "?"}).`, "Queue runs through that server's client, or stop it first.");
     if (!opts.overBound) this.assertRoom();
     const run: QueuedRun = { ...q, id: newRunId(), queuedAt: Date.now(), attempts: 0 };
     await this.ws.repo.keepReachable(refOf(run.id), run.commit);
@@ -136,6 +160,7 @@ export class InFlight {
 
   /** Starts queued runs while slots are free (one pump at a time). */
   pump(): void {
+    if (this.passive || this.owner() !== null) return;
     this.pumping = this.pumping.then(() => this.startQueued()).catch(() => undefined);
   }
 
@@ -196,6 +221,8 @@ export class InFlight {
     await this.pumping;
     await Promise.all([...this.handles.values()].map((r) => r.stop("shutdown").catch(() => undefined)));
     await Promise.all([...this.handles.keys()].map((id) => this.dirs.remove(id).catch(() => undefined)));
+    const file = path.join(this.store.dir, "owner.json");
+    if (readJson<{ pid?: unknown }>(file)?.pid === process.pid) fs.rmSync(file, { force: true });
   }
 }
 

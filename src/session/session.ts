@@ -65,7 +65,8 @@ export class Session {
   private readonly guard = new SourceGuard();
   private readonly versions = new Versions();
 
-  constructor(readonly dir: string, private readonly opts: { progressIntervalMs?: number } = {}) {}
+  /** `readOnly`: a process that only looks (the status command) never starts or ends runs in flight. */
+  constructor(readonly dir: string, private readonly opts: { progressIntervalMs?: number; readOnly?: boolean } = {}) {}
 
   /** Opens (once) the workspace; config errors surface on every call until fixed. */
   async workspace(): Promise<Workspace> {
@@ -87,7 +88,7 @@ export class Session {
       const adopted = left ? await executor.adopt(left).catch(() => null) : null;
       if (adopted && "exit" in adopted) this.recovered = adopted;
       const ledger = new Ledger(ws);
-      const flight = new InFlight(ws, ledger, executor);
+      const flight = new InFlight(ws, ledger, executor, this.opts.readOnly);
       ledger.inFlight = () => [...flight.pending(), ...flight.finished()].map((f) => f.run.commit);
       this.opened = { ws, ledger, records, executor, flight };
       this.versions.attach(path.join(ws.stateDir, "versions"));
@@ -302,6 +303,7 @@ export class Session {
       const flight = args.runId && args.runId !== rec?.id ? o.flight.store.get(args.runId) : null;
       if (args.runId && args.runId !== rec?.id && !flight) refuse("no_run", `Run ${printable(args.runId)} is not known.`, "status lists the runs in flight.");
       const own = !!rec && rec.commit === head && !!rec.exit && !ledger.loggedLine(rec);
+      if (flight && own) refuse("unlogged_run", `HEAD's own run ${rec!.id} of ${shortHash(head)} is finished but not logged.`, "Log it first: log_result without runId.");
       const f = flight ?? (own || args.runId ? null : nextLoggable(this.context(o)));
       if (f) return logFlight(this.context(o), f, head, args);
       const description = args.description ?? (await descriptionOf(ws, s, ledger.results().rows, head));

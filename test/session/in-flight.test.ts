@@ -3,10 +3,11 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { call, ok, refused, text } from "../helpers/client.js";
 import { restart, session, useSessions } from "../helpers/session.js";
-import { alive, sleep, until } from "../helpers/procs.js";
+import { alive, runNode, sleep, until } from "../helpers/procs.js";
+import { CLI } from "../helpers/client.js";
 import { git, headShort, logSubjects, read } from "../helpers/workspace.js";
 import { SUMMARY } from "../fixtures/scripts.js";
-import { RUN_LIMIT_S, TEST_MS } from "../helpers/timeouts.js";
+import { CALL_MS, RUN_LIMIT_S, TEST_MS } from "../helpers/timeouts.js";
 
 // Experiments in flight (SPEC §8) through the real server and client: the queue's order, each run
 // in a directory of its own on exactly its commit, one run per GPU, the bound, a candidate built
@@ -180,6 +181,36 @@ describe("experiments in flight", () => {
       ]);
       expect(worktreesLeft(ws)).toBe(0);
       expect(runDirs(ws)).toEqual([]);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "one server runs a workspace's queue: a second server and the status command look but never start, kill or requeue a run",
+    async () => {
+      const { ws, c } = await session({ train: TRAIN, config: config(), baseline: true });
+      gateOn(ws);
+      const a = await queue(c, ws, "LR = 0.04", "LR = 0.045", "lr 0.045");
+      const b = await queue(c, ws, "DEPTH = 8", "DEPTH = 9", "depth 9");
+      const { c: second } = await restart(ws);
+      const st = await ok(second, "status");
+      expect(st.problems.join(" ")).toMatch(/the runs in flight belong to another autoresearch-mcp server on this workspace \(pid \d+\)/);
+      expect(st.inFlight.map((f: { runId: string; state: string }) => [f.runId, f.state])).toEqual([
+        [a.runId, "running"],
+        [b.runId, "queued"],
+      ]);
+      await ok(second, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.03" }] });
+      expect(await refused(second, "commit", { description: "x", run: true })).toMatch(/^Refused: The runs in flight of this workspace belong to another autoresearch-mcp server/);
+      await ok(second, "reset_to_best");
+      const cli = await runNode([CLI, "status", "--workspace", ws], ws, CALL_MS);
+      expect(cli.code).toBe(0);
+      expect(JSON.parse(cli.stdout).inFlight.map((f: { state: string }) => f.state)).toEqual(["running", "queued"]);
+      // Neither started B nor touched A.
+      expect((await inFlight(c)).map((f) => f.state)).toEqual(["running", "queued"]);
+      gateOff(ws);
+      expect((await ok(c, "log_result", { wait: true })).runId).toBe(a.runId);
+      expect((await ok(c, "log_result", { wait: true })).runId).toBe(b.runId);
+      expect(trace(ws)).toHaveLength(2);
     },
     TEST_MS,
   );
