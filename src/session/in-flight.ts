@@ -129,7 +129,13 @@ export class InFlight {
     const run: QueuedRun = { ...q, id: newRunId(), queuedAt: Date.now(), attempts: 0 };
     await this.ws.repo.keepReachable(refOf(run.id), run.commit);
     // Its directory is checked out now, so that a slot that frees starts it with one spawn.
-    await this.dirs.create(run.id, run.commit);
+    try {
+      await this.dirs.create(run.id, run.commit);
+    } catch (e) {
+      await this.ws.repo.dropReachable(refOf(run.id)).catch(() => undefined);
+      await this.dirs.remove(run.id).catch(() => undefined);
+      refuse("worktree_failed", `Not queued: the run's directory could not be checked out (${(e as Error).message.split("\n")[0]}).`, "Fix the cause (disk space, permissions under .git/autoresearch/worktrees), then queue it again.");
+    }
     this.store.save(run);
     this.pump();
     await this.pumping;
