@@ -25,10 +25,12 @@
 // auto-update and non-essential traffic turned off, and the fake at ANTHROPIC_BASE_URL: it touches
 // neither the user's config nor the network.
 //
-//   node scripts/e2e-claude.mjs [--quick | --long | --sleep S] [--poll S] [--claude-version V]
+//   node scripts/e2e-claude.mjs [--quick | --long | --sleep S] [--queue] [--poll S] [--claude-version V]
 //                               [--no-tap] [--limit S] [--keep] [--verbose]
 // --quick: a 3 s baseline; --long: 320 s (past Codex's 300 s; Claude Code has no such limit); the
 // baseline runs twice, so its sleep counts twice;
+// --queue: the queued loop instead (queueSteps in e2e-lib.mjs: the baseline's two runs and the
+// experiment queued, then log_result {"wait": true} for each, the confirmation queued by the server);
 // --poll S: the model passes waitSeconds S to run_training, so the "running" answer and the call
 // again with the runId are exercised; --no-tap: the server as `init` registered it in .mcp.json
 // (then the clientInfo is not seen). Env: CLAUDE_CODE_VERSION.
@@ -48,6 +50,7 @@ import {
   checkTap,
   answersOf,
   checkNoise,
+  checkQueue,
   checkWorkspace,
   finish,
   git,
@@ -55,6 +58,7 @@ import {
   installFromNpm,
   isolatedEnv,
   loopSteps,
+  queueSteps,
   oneLine,
   onSignals,
   prepareWorkspace,
@@ -68,7 +72,7 @@ const DEFAULT_VERSION = "2.1.332"; // SPEC §7
 const PKG = "@anthropic-ai/claude-code";
 
 function usage(msg) {
-  console.error(`e2e-claude: ${msg}\nusage: node scripts/e2e-claude.mjs [--quick | --long | --sleep S] [--poll S] [--claude-version V] [--no-tap] [--limit S] [--keep] [--verbose]`);
+  console.error(`e2e-claude: ${msg}\nusage: node scripts/e2e-claude.mjs [--quick | --long | --sleep S] [--queue] [--poll S] [--claude-version V] [--no-tap] [--limit S] [--keep] [--verbose]`);
   process.exit(2);
 }
 let args;
@@ -76,6 +80,7 @@ try {
   args = parseArgs({
     options: {
       quick: { type: "boolean" },
+      queue: { type: "boolean" },
       long: { type: "boolean" },
       sleep: { type: "string" },
       poll: { type: "string" },
@@ -153,7 +158,9 @@ async function main() {
     again: (c) => (USED.every((t) => c.result.includes(t)) || ++searches >= 15 ? null : c.args),
     check: (c) => USED.every((t) => c.result.includes(t)),
   };
-  const steps = loopSteps({ mcp, shell: (command) => ({ tool: "Bash", args: { command, description: "e2e" } }), sleepSeconds, poll, pre: [toolSearch] });
+  const steps = args.queue
+    ? queueSteps({ mcp, sleepSeconds, pre: [toolSearch] })
+    : loopSteps({ mcp, shell: (command) => ({ tool: "Bash", args: { command, description: "e2e" } }), sleepSeconds, poll, pre: [toolSearch] });
   const finalText = "Finished the scripted autoresearch session: baseline and one experiment logged.";
   state.llm = await startFakeAnthropic({ steps, finalText, log: (l) => r.say(l), dumpDir: path.join(tmp, "requests") });
   const llm = state.llm;
@@ -209,7 +216,7 @@ async function main() {
     ok.length > 0 && ok.every((c) => typeof c.raw === "string" || (Array.isArray(c.raw) && c.raw.length === 1)),
     `${ok.length} results; content shapes: ${[...new Set(ok.map((c) => (typeof c.raw === "string" ? "string" : `${c.raw?.length} block(s)`)))].join(", ")}`,
   );
-  checkRuns(r, llm, { isError, sleepSeconds, minMs: sleepSeconds * 1000 });
+  if (!args.queue) checkRuns(r, llm, { isError, sleepSeconds, minMs: sleepSeconds * 1000 });
   r.check("the turn ends with the model's final text", llm.finalSentAt !== null && result?.result === finalText, oneLine(result?.result, 120));
   r.check(
     "Claude Code reports success, no permission denials",
@@ -218,8 +225,11 @@ async function main() {
   );
 
   const { head } = await checkWorkspace(r, ws, base, { sleepSeconds });
-  const { logs, st } = answersOf(llm);
-  checkNoise(r, logs, st, { base, head });
+  if (args.queue) checkQueue(r, llm, ws, { sleepSeconds });
+  else {
+    const { logs, st } = answersOf(llm);
+    checkNoise(r, logs, st, { base, head });
+  }
   let tapped = null;
   if (tap) tapped = checkTap(r, tapLog, { client: "Claude Code" });
   const aux = llm.requests.filter((q) => q.kind === "aux").length;

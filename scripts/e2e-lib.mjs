@@ -304,6 +304,62 @@ export function loopSteps({ mcp, shell, sleepSeconds, poll, pre = [] }) {
   ];
 }
 
+/**
+ * The queued loop (runs in flight, one slot): start_session, the baseline queued twice (the
+ * noise-aware rule's two runs, side by side in the queue), the experiment edited and queued with
+ * commit {"run": true} while the baseline still runs, then log_result {"wait": true} four times
+ * (again while it answers "waiting"): the baseline's runs, the experiment, and the confirmation
+ * the server queued itself; status.
+ */
+export function queueSteps({ mcp, sleepSeconds, pre = [] }) {
+  const again = (c) => {
+    const j = resultJson(c.result);
+    if (j) return j.waiting === true && c.repeat < 20 ? c.args : null;
+    return c.repeat < 8 ? c.args : null; // a failed call (a client's timeout): ask again
+  };
+  const log = (label) => ({ tool: mcp("log_result"), args: { wait: true }, again, expect: "ok", label, role: "queued-log" });
+  return [
+    ...pre,
+    { tool: mcp("start_session"), args: { tag: TAG }, expect: "ok" },
+    { tool: mcp("run_training"), args: { wait: false }, expect: "ok", label: "queue the baseline", role: "queue" },
+    { tool: mcp("run_training"), args: { wait: false }, expect: "ok", label: "queue the baseline's second run", role: "queue" },
+    { tool: mcp("apply_patch"), args: experimentPatch(sleepSeconds), expect: "ok", label: "the experiment, while the baseline runs" },
+    { tool: mcp("commit"), args: { description: EXPERIMENT, run: true }, expect: "ok", label: "commit and queue the experiment", role: "queue" },
+    log("the baseline"),
+    log("the baseline's second run"),
+    log("the experiment"),
+    log("the experiment's confirmation"),
+    { tool: mcp("status"), args: { rows: 10 }, expect: "ok", label: "final" },
+  ];
+}
+
+/** The queued loop's answers and what it leaves: the queue's states, the waits, the decisions, nothing left in flight. */
+export function checkQueue(r, llm, ws, { sleepSeconds }) {
+  const queued = llm.calls.filter((c) => c.step.role === "queue").map((c) => resultJson(c.result));
+  const states = queued.map((j) => (j ? (j.state ?? j.run?.state) : "no JSON"));
+  r.check("queued: the baseline runs, its second run and the experiment wait for the one slot", JSON.stringify(states) === JSON.stringify(["running", "queued", "queued"]), JSON.stringify(states));
+  const back = queued[2]?.next ?? "";
+  r.check("commit {run: true} says the branch went back to the base and the next idea can start", /The branch is back on [0-9a-f]{7}/.test(back), oneLine(back, 160));
+  const chains = ["the baseline", "the baseline's second run", "the experiment", "the experiment's confirmation"].map((label) => llm.calls.filter((c) => c.step.label === label));
+  const last = chains.map((cs) => resultJson(cs.at(-1)?.result));
+  const first = chains[0];
+  const waited = first.reduce((ms, c) => ms + (c.ms ?? 0), 0);
+  const failed = chains.flat().filter((c) => c.result === null || !resultJson(c.result));
+  r.check(
+    `log_result {wait: true} waits for the baseline (sleeps ${sleepSeconds} s) with no failed call`,
+    failed.length === 0 && waited >= sleepSeconds * 1000 * 0.9 && last[0]?.row?.description === "baseline",
+    `${first.length} call(s) over ${secs(waited)}; failed: ${failed.length}`,
+  );
+  const shape = last.map((j) => (j?.decision ? `${j.decision.kind}/${j.decision.n}` : "none"));
+  r.check("decisions: baseline n 1, baseline n 2, candidate n 1, confirmation n 2", shape.join(",") === "baseline/1,baseline/2,candidate/1,confirmation/2", shape.join(", "));
+  r.check("the experiment's keep had its confirmation queued by the server", typeof last[2]?.confirmation === "string" && last[3]?.runId === last[2].confirmation, `${last[2]?.confirmation} / ${last[3]?.runId}`);
+  const st = resultJson(llm.calls.filter((c) => c.step.label === "final").at(-1)?.result);
+  r.check("status: nothing in flight at the end", Array.isArray(st?.inFlight) && st.inFlight.length === 0, JSON.stringify(st?.inFlight));
+  const worktrees = git(ws, "worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).length;
+  const refs = git(ws, "for-each-ref", "refs/autoresearch-mcp/queue/");
+  r.check("no run directory (worktree) or queue ref left", worktrees === 1 && refs === "", `${worktrees - 1} worktree(s), refs: ${refs || "none"}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running the client
 
