@@ -63,17 +63,17 @@ async function finishMove(ws: Workspace, s: SessionInfo, target: string): Promis
  */
 export async function enqueueHead(c: FlightContext, head: string, opts: { repeat?: boolean }) {
   const { ws, s, ledger, flight } = c;
-  const rec = null; // a run in flight is never HEAD's attached run
   const same = flight.pending().filter((f) => f.run.commit === head).length + flight.finished().filter((f) => f.run.commit === head).length;
   if (same && !opts.repeat && !baselineRepeatsWanted(c, head, same))
     refuse("already_queued", `${shortHash(head)} is already in flight (${same} run${same === 1 ? "" : "s"} queued, running or unlogged).`, 'To measure it once more on purpose, run_training {"wait":false,"repeat":true}; otherwise apply_patch the next idea.');
-  await assertRunnable(ws, s, ledger, rec, head, { repeat: opts.repeat || same > 0 });
+  // (A run in flight is never HEAD's attached run: no record of it to check.)
+  await assertRunnable(ws, s, ledger, null, head, { repeat: opts.repeat || same > 0 });
   const rows = ledger.results().rows;
   // maxRuns counts the runs on their way: each will be a row.
   const coming = flight.pending().length + flight.finished().length;
   if (ws.config.maxRuns !== undefined && rows.length + coming >= ws.config.maxRuns)
     refuse("night_over", `No new run: maxRuns ${ws.config.maxRuns} is reached with ${rows.length} rows and ${coming} run${coming === 1 ? "" : "s"} in flight.`, 'Log the runs in flight (log_result {"wait":true} until none is left), then write the final summary.');
-  const view = await readHead(ws, s, ledger, rec, head);
+  const view = await readHead(ws, s, ledger, null, head);
   const isCandidate = view.facts.status === null && head !== s.base;
   const parent = isCandidate ? ((await ws.repo.readCommit(head)).parents[0] ?? null) : null;
   const f = await flight.enqueue({ commit: head, parent, description: await descriptionOf(ws, s, rows, head), repeat: !!opts.repeat || !isCandidate });

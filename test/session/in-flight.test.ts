@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { call, ok, refused, text } from "../helpers/client.js";
 import { restart, session, useSessions } from "../helpers/session.js";
-import { alive, runNode, sleep, until } from "../helpers/procs.js";
+import { alive, runNode, until } from "../helpers/procs.js";
 import { CLI } from "../helpers/client.js";
 import { git, headShort, logSubjects, read } from "../helpers/workspace.js";
 import { SUMMARY } from "../fixtures/scripts.js";
@@ -266,7 +266,6 @@ describe("experiments in flight", () => {
       const conf = await ok(c, "log_result", { wait: true });
       expect(conf).toMatchObject({ runId: la.confirmation, row: { commit: la.row.commit, status: "keep" }, decision: { kind: "confirmation", n: 2 } });
       expect(await inFlight(c)).toEqual([]);
-      await sleep(0);
     },
     TEST_MS,
   );
