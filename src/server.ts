@@ -84,7 +84,7 @@ export function lazySession(dir: string, opts: { progressIntervalMs?: number } =
     commit: (a) => call((s) => s.commit(a)),
     runTraining: (a, cb) => call((s) => s.runTraining(a, cb)),
     parseMetrics: (a, cb) => call((s) => s.parseMetrics(a, cb)),
-    logResult: (a) => call((s) => s.logResult(a)),
+    logResult: (a, cb) => call((s) => s.logResult(a, cb)),
     resetToBest: () => call((s) => s.resetToBest()),
     status: (a) => call((s) => s.status(a)),
     close: async () => {

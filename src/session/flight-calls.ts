@@ -9,17 +9,18 @@ import { describeRun, proposalFor, waitCap, waitFor, type Callbacks } from "./tr
 /** run_training and log_result on runs in flight: waiting for one (or for whichever ends first), cancelling, the answer. */
 
 /** Waits for run `f` (queued: until it has started and ended) within the call's limit; returns it as it is then. */
-export async function waitForFlight(ws: Workspace, flight: InFlight, f: Flight, waitSeconds: number | undefined, cb: Callbacks, closed: () => boolean): Promise<Flight> {
+export async function waitForFlight(ws: Workspace, flight: InFlight, f: Flight, waitSeconds: number | undefined, cb: Callbacks, opts: { intervalMs: number; closed: () => boolean }): Promise<Flight> {
+  const { closed } = opts;
   const deadline = Date.now() + Math.min(waitSeconds ?? Infinity, waitCap(ws, cb)) * 1000;
   let now = f;
   while (now.state !== "finished" && !closed() && !cb.signal?.aborted) {
     const left = deadline - Date.now();
     if (left <= 0) break;
     const h = flight.handle(now.run.id);
-    if (h) await waitFor(ws, h, left / 1000, cb, { intervalMs: 5000, closed });
+    if (h) await waitFor(ws, h, left / 1000, cb, opts);
     else {
       cb.progress?.(0, ws.config.killAfterSeconds, `queued (${flight.pending().filter((p) => p.state === "queued").length} waiting for a slot)`);
-      await flight.nextEnd(Math.min(left, 5000));
+      await flight.nextEnd(Math.min(left, opts.intervalMs));
     }
     now = flight.store.get(f.run.id) ?? now;
     if (!flight.store.get(f.run.id)) break; // logged meanwhile
@@ -28,7 +29,8 @@ export async function waitForFlight(ws: Workspace, flight: InFlight, f: Flight, 
 }
 
 /** log_result {"wait": true}: waits until some run in flight can be logged; false when the wait ended first. */
-export async function waitForLoggable(ws: Workspace, flight: InFlight, loggable: () => Flight | null, waitSeconds: number | undefined, cb: Callbacks, closed: () => boolean): Promise<boolean> {
+export async function waitForLoggable(ws: Workspace, flight: InFlight, loggable: () => Flight | null, waitSeconds: number | undefined, cb: Callbacks, opts: { intervalMs: number; closed: () => boolean }): Promise<boolean> {
+  const { closed } = opts;
   const deadline = Date.now() + Math.min(waitSeconds ?? Infinity, waitCap(ws, cb)) * 1000;
   const started = Date.now();
   for (;;) {
@@ -38,7 +40,7 @@ export async function waitForLoggable(ws: Workspace, flight: InFlight, loggable:
     if (left <= 0 || closed() || cb.signal?.aborted) return false;
     const running = flight.pending().filter((p) => p.state === "running").length;
     cb.progress?.((Date.now() - started) / 1000, ws.config.killAfterSeconds, `${running} running, ${flight.pending().length - running} queued`);
-    await flight.nextEnd(Math.min(left, 5000));
+    await flight.nextEnd(Math.min(left, opts.intervalMs));
   }
 }
 

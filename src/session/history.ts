@@ -35,6 +35,14 @@ export function rowFor(rows: readonly ResultRow[], short: string): ResultRow | n
   return last;
 }
 
+/** HEAD's commit, refusing when HEAD is not on the session branch. */
+export async function headOnBranch(ws: Workspace, s: SessionInfo): Promise<string> {
+  const branch = await ws.repo.currentBranch();
+  if (branch !== s.branch)
+    refuse("wrong_branch", `HEAD is on ${branch ?? "a detached commit"}, not on the session branch ${s.branch}.`, `Run "git checkout ${s.branch}" (your changes elsewhere are not part of the session), then retry.`);
+  return (await ws.repo.headOid())!;
+}
+
 /** The commit a row names; karpathy's literal "baseline" is the session base. */
 export async function commitOfRow(repo: Repo, info: SessionInfo, row: { commit: string }): Promise<string | null> {
   if (row.commit === "baseline") return info.base;

@@ -14,7 +14,7 @@ import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
 import { nextAfterReset } from "../rules/advice.js";
 import { dashboard } from "./dashboard.js";
 import { checkedEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
-import { finishInterruptedReset, readHead, resetBranch, type SessionInfo } from "./history.js";
+import { finishInterruptedReset, headOnBranch, readHead, resetBranch, type SessionInfo } from "./history.js";
 import { logRun } from "./logging.js";
 import { Ledger } from "./ledger.js";
 import { describePaths, refuseWith, runInProgress, violationRefusal } from "./messages.js";
@@ -137,13 +137,6 @@ export class Session {
     if (this.active) runInProgress(this.active.record.id, shortHash(this.active.record.commit), this.active.elapsedSeconds);
   }
 
-  private async assertOnBranch(ws: Workspace, s: SessionInfo): Promise<string> {
-    const branch = await ws.repo.currentBranch();
-    if (branch !== s.branch)
-      refuse("wrong_branch", `HEAD is on ${branch ?? "a detached commit"}, not on the session branch ${s.branch}.`, `Run "git checkout ${s.branch}" (your changes elsewhere are not part of the session), then retry.`);
-    return (await ws.repo.headOid())!;
-  }
-
   /** The last run's record and whether the ledger has its row. */
   private lastRun(o: Opened): { rec: RunRecord; logged: boolean } | null {
     const rec = o.records.read();
@@ -175,7 +168,7 @@ export class Session {
     return this.lock.run(async () => {
       const { ws, s, ledger, records } = await this.requireSession();
       this.assertNoActiveRun();
-      const head = await this.assertOnBranch(ws, s);
+      const head = await headOnBranch(ws, s);
       ledger.require();
       refuseWith(refusalFor("edit", (await readHead(ws, s, ledger, records.read(), head)).facts));
       const { edit, report } = await checkedEdit(ws, s, head, this.guard, args);
@@ -191,7 +184,7 @@ export class Session {
       const o = await this.requireSession();
       const { ws, s, ledger, records } = o;
       this.assertNoActiveRun();
-      const head = await this.assertOnBranch(ws, s);
+      const head = await headOnBranch(ws, s);
       ledger.require();
       const { facts } = await readHead(ws, s, ledger, records.read(), head);
       refuseWith(refusalFor("commit", facts));
@@ -239,7 +232,7 @@ export class Session {
       }
       if (rec && !rec.exit && rec.serverPid !== process.pid && pidAlive(rec.serverPid))
         refuse("run_in_progress", `Run ${rec.id} is in progress in another autoresearch-mcp server (pid ${rec.serverPid}).`, "Only one run at a time per workspace: wait for it to finish.");
-      const head = await this.assertOnBranch(ws, s);
+      const head = await headOnBranch(ws, s);
       // wait:false, or runs already in flight: HEAD joins the queue (FIFO, a slot each).
       if (args.wait === false || flight.pending().length || flight.slots.busy >= flight.slots.size) {
         const q = await enqueueHead(this.context(o), head, { repeat: args.repeat });
@@ -267,7 +260,7 @@ export class Session {
     });
     const o = await this.open();
     if ("f" in start) {
-      const f = start.kind === "cancel-flight" ? await cancelFlight(o.flight, start.f) : args.wait === false ? start.f : await waitForFlight(o.ws, o.flight, start.f, args.waitSeconds, cb, () => this.closed);
+      const f = start.kind === "cancel-flight" ? await cancelFlight(o.flight, start.f) : args.wait === false ? start.f : await waitForFlight(o.ws, o.flight, start.f, args.waitSeconds, cb, this.waiting());
       return describeFlight(o.ws, o.flight, f, this.info, o.ledger, start.releasedTo ?? null);
     }
     const answer = async (rec: RunRecord) => describeRun(o.ws, rec, o.ledger.results().rows, !!o.ledger.loggedLine(rec), rec.exit && this.info ? await proposalFor(o.ws, this.info, o.ledger, rec) : null);
@@ -277,8 +270,12 @@ export class Session {
     return answer(await this.waitFor(o.ws, start.run, args.waitSeconds, cb));
   }
 
+  private waiting() {
+    return { intervalMs: this.opts.progressIntervalMs ?? 5000, closed: () => this.closed };
+  }
+
   private waitFor(ws: Workspace, run: RunHandle, waitSeconds: number | undefined, cb: Callbacks) {
-    return waitFor(ws, run, waitSeconds, cb, { intervalMs: this.opts.progressIntervalMs ?? 5000, closed: () => this.closed });
+    return waitFor(ws, run, waitSeconds, cb, this.waiting());
   }
 
   async parseMetrics(args: { log?: string; waitSeconds?: number }, cb: Callbacks = {}) {
@@ -291,14 +288,14 @@ export class Session {
     // With runs in flight and nothing finished, a wait comes first, outside the lock.
     if (args.wait && !args.runId) {
       const o = await this.requireSession();
-      if (!(await waitForLoggable(o.ws, o.flight, () => nextLoggable(this.context(o)), args.waitSeconds, cb, () => this.closed)))
+      if (!(await waitForLoggable(o.ws, o.flight, () => nextLoggable(this.context(o)), args.waitSeconds, cb, this.waiting())))
         return { waiting: true as const, inFlight: o.flight.pending().length, next: `Nothing finished yet (${o.flight.pending().length} in flight): log_result {"wait":true} again.` };
     }
     return this.lock.run(async () => {
       const o = await this.requireSession();
       const { ws, s, ledger, records } = o;
       this.assertNoActiveRun();
-      const head = await this.assertOnBranch(ws, s);
+      const head = await headOnBranch(ws, s);
       const rec = records.read();
       const flight = args.runId && args.runId !== rec?.id ? o.flight.store.get(args.runId) : null;
       if (args.runId && args.runId !== rec?.id && !flight) refuse("no_run", `Run ${printable(args.runId)} is not known.`, "status lists the runs in flight.");
@@ -315,7 +312,7 @@ export class Session {
     return this.lock.run(async () => {
       const { ws, s, ledger, records } = await this.requireSession();
       this.assertNoActiveRun();
-      const head = await this.assertOnBranch(ws, s);
+      const head = await headOnBranch(ws, s);
       ledger.require();
       const { facts, rows, measured } = await readHead(ws, s, ledger, records.read(), head);
       refuseWith(refusalFor("reset", facts));

@@ -216,24 +216,37 @@ describe("experiments in flight", () => {
   );
 
   it(
-    "waiting, cancelling and refusing: log_result waits within its limit, a queued run can be dropped, the same commit is not queued twice by accident",
+    "waiting, cancelling and refusing: log_result waits with progress or within its limit, a queued run can be dropped, a running one cannot be logged",
     async () => {
       const { ws, c } = await session({ train: TRAIN, config: config(), baseline: true });
       gateOn(ws);
       const a = await queue(c, ws, "LR = 0.04", "LR = 0.045", "lr 0.045");
       const b = await queue(c, ws, "DEPTH = 8", "DEPTH = 9", "depth 9");
+      // While it waits, log_result sends progress (what runs, what waits); the run ends when one came.
+      const seen: string[] = [];
+      const logged = await ok(c, "log_result", { wait: true }, {
+        onprogress: (p) => {
+          seen.push(p.message ?? "");
+          if (seen.length === 2) gateOff(ws);
+        },
+      });
+      expect(logged.runId).toBe(a.runId);
+      expect(seen[0]).toMatch(/^elapsed \d+s of at most \d+s \| 1 running, 1 queued$/);
+      gateOn(ws);
+      const b2 = await queue(c, ws, "LR = 0.04", "LR = 0.041", "lr 0.041");
+      expect(b2.state).toBe("queued");
       const w = await ok(c, "log_result", { wait: true, waitSeconds: 1 });
       expect(w).toMatchObject({ waiting: true, inFlight: 2 });
-      expect(read(ws, "results.tsv").trim().split("\n")).toHaveLength(2);
-      // Not finished yet: a named run cannot be logged; the base is HEAD, already measured.
-      expect(await refused(c, "log_result", { runId: a.runId })).toMatch(/^Refused: Run run-\S+ of [0-9a-f]{7} is running\./);
-      const cancelled = await ok(c, "run_training", { runId: b.runId, cancel: true });
+      expect(read(ws, "results.tsv").trim().split("\n")).toHaveLength(3);
+      // Not finished yet: a named run cannot be logged.
+      expect(await refused(c, "log_result", { runId: b.runId })).toMatch(/^Refused: Run run-\S+ of [0-9a-f]{7} is running\./);
+      const cancelled = await ok(c, "run_training", { runId: b2.runId, cancel: true });
       expect(cancelled.state).toBe("cancelled");
-      expect((await inFlight(c)).map((f) => f.runId)).toEqual([a.runId]);
-      expect(git(ws, "for-each-ref", "refs/autoresearch-mcp/queue/")).not.toContain(b.runId);
+      expect((await inFlight(c)).map((f) => f.runId)).toEqual([b.runId]);
+      expect(git(ws, "for-each-ref", "refs/autoresearch-mcp/queue/")).not.toContain(b2.runId);
       gateOff(ws);
-      const la = await ok(c, "log_result", { wait: true });
-      expect(la.runId).toBe(a.runId);
+      const lb = await ok(c, "log_result", { wait: true });
+      expect(lb.runId).toBe(b.runId);
       expect(await refused(c, "run_training", { runId: "run-20000101000000-abcdef" })).toMatch(/not known/);
       expect(text(await call(c, "status"))).not.toMatch(/In flight/);
     },
