@@ -125,6 +125,25 @@ describe("experiments in flight", () => {
   );
 
   it(
+    "relative paths work as before: what the workspace has but git does not track (prepared data, a venv) is linked into the run's directory",
+    async () => {
+      const train = TRAIN.replace('t0 = time.time()', 'DATA = open("data/tokens.txt").read().strip()\nassert os.path.islink(".venv") and os.path.exists(".venv/marker")\nassert not os.path.exists("results.tsv") and not os.path.exists("run.log")\nt0 = time.time()').replace('"lr": LR,', '"lr": LR, "data": DATA,');
+      const { ws, c } = await session({ train, config: config(), files: { ".gitignore": "__pycache__/\ndata/\n.venv/\n" } });
+      fs.mkdirSync(path.join(ws, "data"));
+      fs.writeFileSync(path.join(ws, "data", "tokens.txt"), "prepared\n");
+      fs.mkdirSync(path.join(ws, ".venv"));
+      fs.writeFileSync(path.join(ws, ".venv", "marker"), "");
+      const r = await ok(c, "run_training", { wait: false });
+      const done = await ok(c, "log_result", { wait: true });
+      expect(done).toMatchObject({ runId: r.runId, row: { status: "keep" } });
+      expect(trace(ws).map((t) => (t as Traced & { data: string }).data)).toEqual(["prepared"]);
+      // results.tsv and run.log are the server's: never linked where a run could write them.
+      expect(git(ws, "status", "--porcelain")).toBe("");
+    },
+    TEST_MS,
+  );
+
+  it(
     "gpus: one run per GPU with CUDA_VISIBLE_DEVICES set, never two on one; the queue is bounded",
     async () => {
       const { ws, c } = await session({ train: TRAIN, config: config({ gpus: [0, 1] }), baseline: true });
