@@ -68,6 +68,20 @@ export const ConfigSchema = z
       .max(64)
       .refine((g) => new Set(g.map(String)).size === g.length, "must not list a GPU twice (two runs would share it)")
       .optional(),
+    // Where runs execute: this machine (the default), or Slurm jobs (SPEC §8, executor/slurm.ts).
+    executor: z
+      .discriminatedUnion("type", [
+        z.object({ type: z.literal("local") }).strict(),
+        z
+          .object({
+            type: z.literal("slurm"),
+            sbatch: z.array(z.string().min(1, "must not be an empty string").refine((v) => !v.includes("\0"), "must not contain a NUL byte")).default([]),
+            maxJobs: z.number().int().min(1).max(256).default(1),
+            pollSeconds: z.number().min(0.2).max(60).default(2),
+          })
+          .strict(),
+      ])
+      .optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
     python: z.string().min(1).default("python3"),
     syntaxCheck: z.boolean().default(true),
@@ -107,6 +121,10 @@ export function parseConfig(raw: unknown, source = CONFIG_FILE): Config {
   const c = r.data;
   const killAfterSeconds = c.killAfterSeconds ?? 2 * c.budgetSeconds;
   if (killAfterSeconds < c.budgetSeconds) throw new ConfigError(`${source}: killAfterSeconds (${killAfterSeconds}) must be at least budgetSeconds (${c.budgetSeconds})`);
+  if (c.executor?.type === "slurm" && c.gpus)
+    throw new ConfigError(`${source}: gpus is for slots on this machine; with the Slurm executor the cluster gives each job its GPU: ask for it in executor.sbatch (e.g. "--gres=gpu:1") and set executor.maxJobs`);
+  const reserved = (c.executor?.type === "slurm" ? c.executor.sbatch : []).find((a) => /^--(parsable|output|error|chdir|job-name|open-mode|wrap)\b|^-[oeDJ]/.test(a));
+  if (reserved) throw new ConfigError(`${source}: executor.sbatch: "${reserved}" is set by the server for each run (its log, its directory, its name); leave it out`);
   const named: [string, string][] = [["editable", c.editable], ...c.readonly.map((p, i): [string, string] => [`readonly.${i}`, p]), ["results", c.results], ["log", c.log]];
   const seen = new Map<string, string>();
   for (const [field, p] of named) {

@@ -11,7 +11,8 @@ import { readJson, writeJson } from "../files.js";
  * to results.tsv is the ledger's business and lives in the ledger's own file.
  */
 
-export type EndReason = "exit" | "limit" | "cancel" | "shutdown" | "server-died" | "spawn-failed";
+/** "lost": the cluster ended the job for reasons of its own (node failure, preemption, the job gone). */
+export type EndReason = "exit" | "limit" | "cancel" | "shutdown" | "server-died" | "spawn-failed" | "lost";
 
 export interface RunExit {
   code: number | null;
@@ -24,6 +25,8 @@ export interface RunExit {
   killLatencyMs?: number;
   /** processes still alive after the final SIGKILL (0 unless the OS refused) */
   survivors?: number;
+  /** what the cluster said about the end, in words (a Slurm job's state and reason) */
+  note?: string;
 }
 
 export interface RunRecord {
@@ -42,6 +45,11 @@ export interface RunRecord {
   exit: RunExit | null;
   /** the GPU of its slot (CUDA_VISIBLE_DEVICES), absent with one slot and the ambient environment */
   gpu?: string | null;
+  /** a Slurm job: its id and the node it ran on (results compare within one GPU type only) */
+  jobId?: string;
+  node?: string | null;
+  /** when the job left the cluster's queue and began to run (the hard limit counts from there) */
+  runningAt?: number | null;
 }
 
 /** What to run: the session decides it, the executor carries it out. */

@@ -101,34 +101,42 @@ export class FlightStore {
   }
 }
 
-/** The slots: one per GPU (null: one slot with the ambient environment); a slot runs one run at a time. */
+/** A slot: one run at a time; `gpu` is its CUDA_VISIBLE_DEVICES (null: the ambient environment, or the cluster's choice). */
+export interface Slot {
+  key: string;
+  gpu: string | null;
+}
+
+/** The slots: one per GPU (`gpus`), one per job the cluster may run at once (Slurm's `maxJobs`), or one. */
 export class Slots {
+  private readonly all: Slot[];
   private readonly held = new Map<string, RunHandle | "starting">();
 
-  constructor(readonly gpus: readonly (string | null)[]) {}
+  constructor(gpus: readonly (string | null)[]) {
+    this.all = gpus.map((gpu, i) => ({ key: gpu ?? `slot${i}`, gpu }));
+  }
 
   get size(): number {
-    return this.gpus.length;
+    return this.all.length;
   }
 
   get busy(): number {
     return this.held.size;
   }
 
-  /** A free slot's GPU, taken until `release`; undefined when every slot is busy. */
-  take(): string | null | undefined {
-    const free = this.gpus.find((g) => !this.held.has(String(g)));
-    if (free === undefined) return undefined;
-    this.held.set(String(free), "starting");
+  /** A free slot, taken until `release`; undefined when every slot is busy. */
+  take(): Slot | undefined {
+    const free = this.all.find((s) => !this.held.has(s.key));
+    if (free) this.held.set(free.key, "starting");
     return free;
   }
 
-  hold(gpu: string | null, run: RunHandle): void {
-    this.held.set(String(gpu), run);
+  hold(slot: Slot, run: RunHandle): void {
+    this.held.set(slot.key, run);
   }
 
-  release(gpu: string | null): void {
-    this.held.delete(String(gpu));
+  release(slot: Slot): void {
+    this.held.delete(slot.key);
   }
 
   /** The runs in their slots. */

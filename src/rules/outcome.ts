@@ -34,13 +34,13 @@ export function memoryGbOf(metrics: ParsedLog["metrics"], key: string): number |
 }
 
 /**
- * Runs ended from outside the code: the client went away (the server shut down with it) or the
- * server died. Not the code's fault: such a run has no result and needs no row.
+ * Runs ended from outside the code: the client went away (the server shut down with it), the
+ * server died, or the cluster lost the job. Not the code's fault: such a run has no result and needs no row.
  */
-export const interrupted = (exit: RunExit | null): boolean => exit?.reason === "shutdown" || exit?.reason === "server-died";
+export const interrupted = (exit: RunExit | null): boolean => exit?.reason === "shutdown" || exit?.reason === "server-died" || exit?.reason === "lost";
 
 /** Runs that ended without finishing their work, whatever their exit code says. */
-const STOPPED_EARLY = new Set(["cancel", "shutdown", "server-died", "spawn-failed"]);
+const STOPPED_EARLY = new Set(["cancel", "shutdown", "server-died", "spawn-failed", "lost"]);
 
 /**
  * `exit` is null for a log with no run record behind it (a log the agent names, or a run still
@@ -59,6 +59,7 @@ export function runOutcome(exit: RunExit | null, parsed: ParsedLog, ctx: Outcome
   let reason: string;
   if (exit?.error) reason = `could not start ${JSON.stringify(ctx.program ?? "the command")}: ${exit.error}`;
   else if (exit?.reason === "server-died") reason = "the server died during the run; its tree was killed";
+  else if (exit?.note) reason = exit.note;
   else {
     const cancelled = exit?.reason === "cancel" || exit?.reason === "shutdown";
     reason = classifyCrash(parsed.tail, { code: exit?.code ?? null, signal: exit?.signal ?? null, timedOut: false, cancelled });

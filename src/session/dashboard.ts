@@ -72,6 +72,7 @@ export async function dashboard(d: DashboardInput, args: { rows?: number }) {
       gpu: f.record?.gpu ?? null,
       elapsedSeconds: f.record ? Math.round(((f.record.endedAt ?? Date.now()) - f.record.startedAt) / 1000) : 0,
       ...(f.run.reappliedFrom ? { reappliedFrom: shortHash(f.run.reappliedFrom) } : {}),
+      ...(f.record?.jobId ? { jobId: f.record.jobId, node: f.record.node ?? null } : {}),
     })),
     slots: { total: d.flight.slots.size, busy: d.flight.slots.busy, gpus: config.gpus?.map(String) ?? null },
     running: active ? { runId: active.record.id, commit: shortHash(active.record.commit), elapsedSeconds: Math.round(active.elapsedSeconds), latest: latestLine(ws) } : null,

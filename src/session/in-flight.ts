@@ -6,7 +6,7 @@ import { shortHash } from "../git.js";
 import { pidAlive } from "../process-tree.js";
 import { CONFIG_FILE } from "../config.js";
 import type { Executor, RunHandle } from "../executor/executor.js";
-import { FlightStore, QUEUE_DEPTH, Slots, type Flight, type QueuedRun } from "../executor/queue.js";
+import { FlightStore, QUEUE_DEPTH, Slots, type Flight, type QueuedRun, type Slot } from "../executor/queue.js";
 import { RunDirs } from "../executor/worktree.js";
 import { newRunId } from "../executor/executor.js";
 import { interrupted } from "../rules/outcome.js";
@@ -46,7 +46,8 @@ export class InFlight {
     private readonly passive = false,
   ) {
     this.store = new FlightStore(path.join(ws.stateDir, "queue"));
-    const gpus = ws.config.gpus?.map(String) ?? [null];
+    const ex = ws.config.executor;
+    const gpus = ex?.type === "slurm" ? Array<null>(ex.maxJobs).fill(null) : (ws.config.gpus?.map(String) ?? [null]);
     this.slots = new Slots(gpus);
     this.dirs = new RunDirs(ws.root, path.join(ws.stateDir, "worktrees"), [ws.config.results, ws.config.log, CONFIG_FILE].map((p) => p.split("/")[0]));
   }
@@ -107,15 +108,22 @@ export class InFlight {
       }
       if (f.state === "running" && rec) {
         if (rec.serverPid !== process.pid && pidAlive(rec.serverPid)) continue; // another live server's
-        await this.executor.adopt(rec, this.store.records(rec.id)).catch(() => null);
+        const got = await this.executor.adopt(rec, this.store.records(rec.id)).catch(() => null);
+        if (got && "done" in got) {
+          // A run that outlives its server (a cluster's job) is followed again where it runs.
+          const slot = this.slots.take();
+          if (slot) this.follow(f.run, slot, got);
+          notes.push(`run ${rec.id} of ${shortHash(f.run.commit)}${rec.jobId ? ` (job ${rec.jobId})` : ""} outlived its server and is followed again`);
+          continue;
+        }
         this.store.requeue({ ...f.run });
         notes.push(`run ${rec.id} of ${shortHash(f.run.commit)} was running when its server stopped; it was killed and queued again`);
       } else if (f.state === "finished" && rec && interrupted(rec.exit)) {
         this.store.requeue({ ...f.run });
-        notes.push(`run ${rec.id} of ${shortHash(f.run.commit)} was interrupted when its server stopped; it was queued again`);
+        notes.push(`run ${rec.id} of ${shortHash(f.run.commit)} was interrupted (${rec.exit?.note ?? "its server stopped"}); it was queued again`);
       }
     }
-    await this.dirs.prune(new Set(this.list().filter((f) => f.state === "queued").map((f) => f.run.id))).catch(() => undefined);
+    await this.dirs.prune(new Set(this.list().filter((f) => f.state !== "finished").map((f) => f.run.id))).catch(() => undefined);
     this.pump();
     return notes;
   }
@@ -174,37 +182,46 @@ export class InFlight {
     while (!this.closed) {
       const next = this.list().find((f) => f.state === "queued" && !this.handles.has(f.run.id));
       if (!next) return;
-      const gpu = this.slots.take();
-      if (gpu === undefined) return;
+      const slot = this.slots.take();
+      if (!slot) return;
       try {
-        await this.start(next.run, gpu);
+        await this.start(next.run, slot);
         this.lastStartError = null;
       } catch (e) {
-        this.slots.release(gpu);
+        this.slots.release(slot);
         this.lastStartError = `run ${next.run.id} could not start: ${(e as Error).message}`;
         return;
       }
     }
   }
 
-  private async start(q: QueuedRun, gpu: string | null): Promise<void> {
+  private async start(q: QueuedRun, slot: Slot): Promise<void> {
+    const gpu = slot.gpu;
     const cwd = fs.existsSync(this.dirs.pathOf(q.id)) ? this.dirs.pathOf(q.id) : await this.dirs.create(q.id, q.commit);
     const spec = runSpec(this.ws, q.commit, { cwd, gpu, logFile: this.store.logPath(q.id), logName: `queue/${q.id}.log` });
     this.store.save({ ...q, attempts: q.attempts + 1 });
-    const run = this.executor.start(spec, { id: q.id, records: this.store.records(q.id) });
+    this.follow(q, slot, this.executor.start(spec, { id: q.id, records: this.store.records(q.id) }));
+  }
+
+  /** Holds the slot while `run` goes; then frees it, queues a run the cluster lost again, and cleans up. */
+  private follow(q: QueuedRun, slot: Slot, run: RunHandle): void {
     this.handles.set(q.id, run);
-    this.slots.hold(gpu, run);
+    this.slots.hold(slot, run);
     void run.done
-      .catch(() => undefined)
-      .then(async () => {
+      .catch(() => null)
+      .then(async (rec) => {
         // The slot goes to the next run first; the directory is cleaned up after.
-        this.slots.release(gpu);
+        this.slots.release(slot);
         this.handles.delete(q.id);
+        // Lost by the cluster (not the code's fault): queued again at once. A server that is
+        // closing leaves its interrupted runs to the next one.
+        const lost = !this.closed && rec?.exit?.reason === "lost";
+        if (lost) this.store.requeue({ ...q, attempts: q.attempts + 1 });
         if (!this.closed) this.pump();
         const e = this.ended;
         this.ended = deferred();
         e.resolve();
-        await this.dirs.remove(q.id).catch(() => undefined);
+        if (!lost) await this.dirs.remove(q.id).catch(() => undefined);
       });
   }
 

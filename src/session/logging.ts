@@ -39,7 +39,7 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
   const row = formatRow({ commit: short, value: o.value, memoryGb: o.memoryGb, status, description: note ? `${description} ${note}` : description });
   const key = view.key ?? (await ledger.keys.at(head, short));
   const measuredValue = o.crashed || o.timedOut ? null : o.value;
-  const entry = { session: s.tag, commit: short, oid: head, key, value: measuredValue, memoryGb: o.memoryGb, durationSeconds: run.endedAt ? Math.round((run.endedAt - run.startedAt) / 100) / 10 : null, status, runId: run.id, slot: null, revoked, at: new Date().toISOString() };
+  const entry = { session: s.tag, commit: short, oid: head, key, value: measuredValue, memoryGb: o.memoryGb, durationSeconds: run.endedAt ? Math.round((run.endedAt - run.startedAt) / 100) / 10 : null, status, runId: run.id, slot: run.gpu ?? null, ...(run.jobId ? { jobId: run.jobId, node: run.node ?? null } : {}), revoked, at: new Date().toISOString() };
   // A revocation moves the branch back to the best of the others. Its intent is on disk before the
   // row, so a server killed in between has the next one finish the reset once the row is found.
   const target = revoked ? (decision!.against ? await commitOfRow(ws.repo, s, decision!.against) : s.base) : null;

@@ -3,6 +3,7 @@ import { refuse } from "../errors.js";
 import { isDependencyManifest, type TreeViolation } from "../guards/tree.js";
 import { printable } from "../paths.js";
 import type { Refusal } from "../rules/head-state.js";
+import type { Workspace } from "../workspace.js";
 
 /** Texts several parts of the session share: refusals and lists that must stay short. */
 
@@ -41,6 +42,16 @@ export function describePaths(p: string[]): string {
 /** The first `max` entries and a count of the rest: a badly hand-edited results.tsv must not flood the agent's context. */
 export function capList(items: string[], max: number): string[] {
   return items.length <= max ? items : [...items.slice(0, max), `… and ${items.length - max} more`];
+}
+
+/** No session yet: how to start one, or to resume the one HEAD is on. */
+export async function noSession(ws: Workspace): Promise<never> {
+  const branch = await ws.repo.currentBranch();
+  const prefix = ws.config.branchPrefix;
+  const hint = branch?.startsWith(prefix)
+    ? `HEAD is on ${branch}: call start_session {"tag":"${branch.slice(prefix.length)}","resume":true} to continue it.`
+    : 'Call start_session {"tag":"<tag>"} first (e.g. the date, "nov24").';
+  refuse("no_session", "No autoresearch session is active in this workspace.", hint);
 }
 
 export function runInProgress(id: string, commit: string, elapsedSeconds: number): never {

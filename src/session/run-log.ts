@@ -22,8 +22,11 @@ export interface RunLogEntry {
   durationSeconds: number | null;
   status: string;
   runId: string;
-  /** where it ran: null for the one local slot of the sequential loop */
+  /** where it ran: the slot's GPU (gpus), null for the one local slot of the sequential loop */
   slot: string | null;
+  /** a Slurm job: its id and node (results compare within one GPU type only) */
+  jobId?: string;
+  node?: string | null;
   revoked: boolean;
   at: string;
 }

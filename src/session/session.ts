@@ -9,7 +9,7 @@ import { pidAlive } from "../process-tree.js";
 import { sanitizeDescription, type Status } from "../results.js";
 import { openWorkspace, type Workspace } from "../workspace.js";
 import { RunRecordFile, type Executor, type RunHandle, type RunRecord } from "../executor/executor.js";
-import { LocalExecutor } from "../executor/local.js";
+import { executorFor } from "../executor/choose.js";
 import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
 import { nextAfterReset } from "../rules/advice.js";
 import { dashboard } from "./dashboard.js";
@@ -17,11 +17,11 @@ import { checkedEdit, readSessionFile, SourceGuard, Versions, writeEdit, type Re
 import { finishInterruptedReset, headOnBranch, readHead, resetBranch, type SessionInfo } from "./history.js";
 import { logRun } from "./logging.js";
 import { Ledger } from "./ledger.js";
-import { describePaths, refuseWith, runInProgress, violationRefusal } from "./messages.js";
+import { describePaths, noSession, refuseWith, runInProgress, violationRefusal } from "./messages.js";
 import { createSession, prepare, resumeSession, savedSession } from "./setup.js";
 import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, nightOverNow, parsedLog, proposalFor, runSpec, waitFor, type Callbacks } from "./training.js";
 import { InFlight } from "./in-flight.js";
-import type { Flight } from "../executor/queue.js";
+import type { Flight, Slot } from "../executor/queue.js";
 import { descriptionOf, enqueueHead, logFlight, nextLoggable, type FlightContext } from "./flights.js";
 import { cancelFlight, describeFlight, waitForFlight, waitForLoggable } from "./flight-calls.js";
 
@@ -82,11 +82,13 @@ export class Session {
         refuse("workspace", errorMessage(e), "Fix the workspace (autoresearch.json or the git repository), then call the tool again.");
       }
       const records = new RunRecordFile(ws.runRecordPath);
-      const executor = new LocalExecutor(records, ws.config.graceSeconds);
-      // A run left behind by a server that died is ended and closed before anything else.
+      const executor = executorFor(ws, records);
+      // A run left behind by a server that died is ended and closed before anything else (a
+      // cluster's job that outlived it is followed again).
       const left = records.read();
       const adopted = left ? await executor.adopt(left).catch(() => null) : null;
-      if (adopted && "exit" in adopted) this.recovered = adopted;
+      if (adopted && "done" in adopted) this.follow(adopted);
+      else if (adopted) this.recovered = adopted;
       const ledger = new Ledger(ws);
       const flight = new InFlight(ws, ledger, executor, this.opts.readOnly);
       ledger.inFlight = () => [...flight.pending(), ...flight.finished()].map((f) => f.run.commit);
@@ -116,21 +118,27 @@ export class Session {
     this.notes.push(...(await o.flight.adopt()));
   }
 
+  /** HEAD's run in its slot until it ends; then the slot goes to the queue. */
+  private follow(run: RunHandle, slot?: Slot, flight?: InFlight): void {
+    this.active = run;
+    if (slot) flight?.slots.hold(slot, run);
+    void run.done
+      .finally(() => {
+        if (this.active === run) this.active = null;
+        if (slot) flight?.slots.release(slot);
+        flight?.pump();
+      })
+      .catch(() => undefined); // callers awaiting run.done see the error; no unhandled rejection here
+  }
+
   private context(o: Opened & { s: SessionInfo }): FlightContext {
     return { ws: o.ws, s: o.s, ledger: o.ledger, flight: o.flight, guard: this.guard, crashPoint };
   }
 
   private async requireSession(): Promise<Opened & { s: SessionInfo }> {
     const o = await this.open();
-    if (!this.info) {
-      const branch = await o.ws.repo.currentBranch();
-      const prefix = o.ws.config.branchPrefix;
-      const hint = branch?.startsWith(prefix)
-        ? `HEAD is on ${branch}: call start_session {"tag":"${branch.slice(prefix.length)}","resume":true} to continue it.`
-        : 'Call start_session {"tag":"<tag>"} first (e.g. the date, "nov24").';
-      refuse("no_session", "No autoresearch session is active in this workspace.", hint);
-    }
-    return { ...o, s: this.info };
+    if (!this.info) await noSession(o.ws);
+    return { ...o, s: this.info! };
   }
 
   private assertNoActiveRun() {
@@ -239,23 +247,15 @@ export class Session {
         return { kind: "flight", f: q.flight, releasedTo: q.releasedTo };
       }
       await assertRunnable(ws, s, ledger, rec, head, { repeat: args.repeat });
-      const gpu = flight.slots.take() ?? null;
+      const slot = flight.slots.take()!; // free: nothing in flight and no run of this server
       let run: RunHandle;
       try {
-        run = executor.start(runSpec(ws, head, { gpu }));
+        run = executor.start(runSpec(ws, head, { gpu: slot.gpu }));
       } catch (e) {
-        flight.slots.release(gpu);
+        flight.slots.release(slot);
         refuse("bad_log", `Not started: ${errorMessage(e)}.`, `Remove ${ws.config.log} (the server recreates it as a plain file), then call run_training again.`);
       }
-      this.active = run;
-      flight.slots.hold(gpu, run);
-      void run.done
-        .finally(() => {
-          if (this.active === run) this.active = null;
-          flight.slots.release(gpu);
-          flight.pump();
-        })
-        .catch(() => undefined); // callers awaiting run.done see the error; no unhandled rejection here
+      this.follow(run, slot, flight);
       return { kind: "started" as const, run };
     });
     const o = await this.open();

@@ -188,7 +188,13 @@ export async function proposalFor(ws: Workspace, info: SessionInfo, ledger: Ledg
 
 /** run_training's answer for a run, running or finished. */
 export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly ResultRow[], logged: boolean, judgement: ReturnType<typeof judge> | null) {
-  const base = { runId: rec.id, commit: shortHash(rec.commit), elapsedSeconds: Math.round(((rec.endedAt ?? Date.now()) - rec.startedAt) / 100) / 10, killAfterSeconds: rec.killAfterSeconds };
+  const base = {
+    runId: rec.id,
+    commit: shortHash(rec.commit),
+    elapsedSeconds: Math.round(((rec.endedAt ?? Date.now()) - rec.startedAt) / 100) / 10,
+    killAfterSeconds: rec.killAfterSeconds,
+    ...(rec.jobId ? { jobId: rec.jobId, node: rec.node ?? null } : {}),
+  };
   if (!rec.exit) {
     return {
       ...base,
@@ -221,7 +227,7 @@ export function describeRun(ws: Workspace, rec: RunRecord, rows: readonly Result
     next: logged
       ? "Already logged."
       : cut
-        ? `The run was interrupted (${rec.exit.reason === "shutdown" ? "the server stopped: the client went away" : "the server died"}); it is not the code's fault and has no row to log: run it again with run_training.`
+        ? `The run was interrupted (${rec.exit.reason === "shutdown" ? "the server stopped: the client went away" : rec.exit.reason === "lost" ? `the cluster lost the job: ${rec.exit.note ?? "it is gone"}` : "the server died"}); it is not the code's fault and has no row to log: run it again with run_training.`
         : `Call log_result {"description":"${judged?.decision && judged.decision.kind !== "candidate" ? "<the same description as its first run>" : "..."}"}; the server proposes "${proposal.status}"${!o.crashed ? "" : rows.some((r) => r.status === "keep") ? " (read the tail above to decide whether one fix is worth it)" : " (nothing was kept yet: the baseline's crash is the environment's, not train.py's; log it, then report the reason to the human and stop)"}.`,
   };
 }

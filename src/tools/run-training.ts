@@ -20,6 +20,8 @@ export const runTrainingTool = defineTool({
     state: z.enum(["queued", "running", "finished", "cancelled"]),
     gpu: z.string().nullable().optional().describe("the slot's GPU (CUDA_VISIBLE_DEVICES) with gpus in autoresearch.json"),
     queuePosition: z.number().optional(),
+    jobId: z.string().optional().describe("the Slurm job (executor slurm)"),
+    node: z.string().nullable().optional().describe("the node the job ran on: compare results within one GPU type"),
     inFlight: z.number().optional().describe("runs queued or running, not logged"),
     elapsedSeconds: z.number(),
     killAfterSeconds: z.number(),

@@ -42,7 +42,7 @@ export const statusTool = defineTool({
     lastRows: z.array(row),
     running: z.object({ runId: z.string(), commit: z.string(), elapsedSeconds: z.number(), latest: z.string().nullable() }).nullable(),
     inFlight: z
-      .array(z.object({ runId: z.string(), commit: z.string(), description: z.string(), state: z.enum(["queued", "running", "finished"]), gpu: z.string().nullable(), elapsedSeconds: z.number(), reappliedFrom: z.string().optional() }))
+      .array(z.object({ runId: z.string(), commit: z.string(), description: z.string(), state: z.enum(["queued", "running", "finished"]), gpu: z.string().nullable(), elapsedSeconds: z.number(), reappliedFrom: z.string().optional(), jobId: z.string().optional(), node: z.string().nullable().optional() }))
       .describe("runs queued, running, or finished and not logged yet (run_training wait: false)"),
     slots: z.object({ total: z.number(), busy: z.number(), gpus: z.array(z.string()).nullable() }),
     lastRun: z.object({ runId: z.string(), commit: z.string(), endReason: z.string(), logged: z.boolean() }).nullable(),
@@ -68,7 +68,7 @@ export const statusTool = defineTool({
         : null,
       r.trajectory.length > 1 ? `Trajectory (keeps): ${r.trajectory.slice(-8).map((t) => `${t.commit} ${t.metric.toFixed(6)} ${t.description}`).join(" → ")}` : null,
       r.keepRate !== null ? `Keep rate ${(r.keepRate * 100).toFixed(0)}%.` : null,
-      r.inFlight.length ? `In flight (${r.slots.busy}/${r.slots.total} slots busy): ${r.inFlight.map((f) => `${f.runId} ${f.commit} ${f.state}${f.gpu !== null ? ` gpu ${f.gpu}` : ""}`).join("; ")}` : null,
+      r.inFlight.length ? `In flight (${r.slots.busy}/${r.slots.total} slots busy): ${r.inFlight.map((f) => `${f.runId} ${f.commit} ${f.state}${f.gpu !== null ? ` gpu ${f.gpu}` : ""}${f.jobId ? ` job ${f.jobId}${f.node ? ` on ${f.node}` : ""}` : ""}`).join("; ")}` : null,
       r.running ? `Running: ${r.running.runId} of ${r.running.commit}, ${r.running.elapsedSeconds} s${r.running.latest ? ` | ${r.running.latest}` : ""}` : null,
       r.recovered ? `Note: ${r.recovered}` : null,
       ...r.problems.map((p) => `results.tsv: ${p}`),

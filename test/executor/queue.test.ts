@@ -69,19 +69,25 @@ describe("Slots", () => {
   const handle = {} as RunHandle;
   it("hands out each GPU once until it is released", () => {
     const s = new Slots(["0", "1"]);
-    expect([s.take(), s.take(), s.take()]).toEqual(["0", "1", undefined]);
-    s.hold("1", handle);
+    const [a, b, none] = [s.take(), s.take(), s.take()];
+    expect([a?.gpu, b?.gpu, none]).toEqual(["0", "1", undefined]);
+    s.hold(b!, handle);
     expect(s.busy).toBe(2);
     expect(s.running()).toEqual([handle]);
-    s.release("0");
-    expect(s.take()).toBe("0");
+    s.release(a!);
+    expect(s.take()?.gpu).toBe("0");
   });
   it("one slot with the ambient environment when no gpus are configured", () => {
     const s = new Slots([null]);
     expect(s.size).toBe(1);
-    expect(s.take()).toBeNull();
+    const a = s.take();
+    expect(a).toEqual({ key: "slot0", gpu: null });
     expect(s.take()).toBeUndefined();
-    s.release(null);
-    expect(s.take()).toBeNull();
+    s.release(a!);
+    expect(s.take()?.gpu).toBeNull();
+  });
+  it("several slots without a GPU each (a cluster's jobs) are distinct", () => {
+    const s = new Slots([null, null, null]);
+    expect([s.take(), s.take(), s.take(), s.take()].map((x) => x?.key)).toEqual(["slot0", "slot1", "slot2", undefined]);
   });
 });

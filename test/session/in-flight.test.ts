@@ -168,6 +168,12 @@ describe("experiments in flight", () => {
         const on = t.filter((r) => r.cuda === g).sort((x, y) => x.start - y.start);
         for (let i = 1; i < on.length; i++) expect(on[i].start).toBeGreaterThanOrEqual(on[i - 1].end);
       }
+      // The run log records each run's GPU.
+      const logged = read(ws, ".git/autoresearch/runs.jsonl").trim().split("\n").map((l) => JSON.parse(l));
+      const slots = logged.map((e: { slot: string | null }) => e.slot);
+      expect(slots).toHaveLength(5);
+      expect(slots.every((g: string | null) => g === "0" || g === "1")).toBe(true);
+      expect(new Set(slots).size).toBe(2);
       // The baseline ran in the workspace itself (the sequential loop, as before), on a slot's GPU too.
       expect(everyRun(ws).find((r) => r.cwd === ws)?.cuda).toBe("0");
       expect(worktreesLeft(ws)).toBe(0);
