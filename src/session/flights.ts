@@ -67,7 +67,7 @@ export async function enqueueHead(c: FlightContext, head: string, opts: { repeat
   if (same && !opts.repeat && !baselineRepeatsWanted(c, head, same))
     refuse("already_queued", `${shortHash(head)} is already in flight (${same} run${same === 1 ? "" : "s"} queued, running or unlogged).`, 'To measure it once more on purpose, run_training {"wait":false,"repeat":true}; otherwise apply_patch the next idea.');
   // (A run in flight is never HEAD's attached run: no record of it to check.)
-  await assertRunnable(ws, s, ledger, null, head, { repeat: opts.repeat || same > 0 });
+  await assertRunnable(ws, s, ledger, null, head, c.guard, { repeat: opts.repeat || same > 0 });
   const rows = ledger.results().rows;
   // maxRuns counts the runs on their way: each will be a row.
   const coming = flight.pending().length + flight.finished().length;

@@ -246,7 +246,7 @@ export class Session {
         const q = await enqueueHead(this.context(o), head, { repeat: args.repeat });
         return { kind: "flight", f: q.flight, releasedTo: q.releasedTo };
       }
-      await assertRunnable(ws, s, ledger, rec, head, { repeat: args.repeat });
+      await assertRunnable(ws, s, ledger, rec, head, this.guard, { repeat: args.repeat });
       const slot = flight.slots.take()!; // free: nothing in flight and no run of this server
       let run: RunHandle;
       try {

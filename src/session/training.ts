@@ -1,4 +1,4 @@
-import { refuse } from "../errors.js";
+import { ProtocolRefusal, refuse } from "../errors.js";
 import { shortHash } from "../git.js";
 import { treeViolations } from "../guards/tree.js";
 import { refusalFor } from "../rules/head-state.js";
@@ -15,6 +15,7 @@ import { readHead, type HeadView, type SessionInfo } from "./history.js";
 import type { Ledger } from "./ledger.js";
 import { refuseWith, violationRefusal } from "./messages.js";
 import { readiness } from "./setup.js";
+import type { SourceGuard } from "./editing.js";
 import { flightLogPath } from "../executor/queue.js";
 
 /** run_training and parse_metrics: what a run is given, how the server waits for it, what it answers. */
@@ -47,9 +48,10 @@ export function waitCap(ws: Workspace, cb: Callbacks): number {
 
 /**
  * What must hold before a run starts: results.tsv readable, nothing but committed code in the
- * work tree, nothing committed outside the editable file, the previous run of HEAD logged.
+ * work tree, nothing committed outside the editable file, the previous run of HEAD logged, and
+ * the code passing the checks commit makes.
  */
-export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string, opts: { repeat?: boolean } = {}): Promise<void> {
+export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string, guard: SourceGuard, opts: { repeat?: boolean } = {}): Promise<void> {
   const over = nightOverNow(ws, info, ledger.results().rows.length);
   if (over) refuse("night_over", `No new run: ${over}.`, nightOverNext(over));
   const ready = readiness(ws);
@@ -64,6 +66,24 @@ export async function assertRunnable(ws: Workspace, info: SessionInfo, ledger: L
   }
   if (committed.length) violationRefusal(committed, ws.config.editable);
   refuseWith(refusalFor("run", (await readHead(ws, info, ledger, rec, head)).facts, opts));
+  await committedSourceOk(ws, info, head, guard);
+}
+
+/**
+ * The source rules of commit (syntax, no new dependency, no install) on the code about to run: a
+ * train.py committed with plain git, past the tools, is held to them too. The checker caches by
+ * content, so code the tools already checked costs nothing here.
+ */
+async function committedSourceOk(ws: Workspace, info: SessionInfo, head: string, guard: SourceGuard): Promise<void> {
+  const blob = await ws.repo.readFileAt(head, ws.config.editable);
+  if (!blob) return; // the tree rules above name a missing editable file
+  try {
+    await guard.check(ws, info, blob.toString("utf8"));
+  } catch (e) {
+    if (!(e instanceof ProtocolRefusal)) throw e;
+    const what = e.message.replace(/\s*\S+ was left unchanged\.$/, "");
+    refuse(e.code, `${shortHash(head)} was committed past the tools and breaks a rule that commit checks: ${what}`, `Not run. Fix it with apply_patch and commit (the same checks), or reset_to_best. ${e.next}`);
+  }
 }
 
 /** Why the night is over (stopAt, maxRuns in autoresearch.json), or null. */

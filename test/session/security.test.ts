@@ -167,3 +167,35 @@ describe("files the server writes are checked before every write", () => {
     }
   });
 });
+
+describe("rules around the tools: a train.py committed with plain git is held to what commit checks", () => {
+  const attacks: { name: string; from: string; to: string; says: RegExp }[] = [
+    { name: "a new dependency (import flash_attn)", from: "import time\n", to: "import time\nimport flash_attn\n", says: /New import "flash_attn"/ },
+    { name: "a package install in code", from: "import time\n", to: 'import time\nos.system("pip install flash-attn")\n', says: /runs a package install/ },
+    { name: "an import whose name is computed", from: "import time\n", to: 'import time\n__import__("flash" + "_attn")\n', says: /computed at run time/ },
+    { name: "a syntax error", from: "LR = 0.04", to: "LR = (0.04", says: /SyntaxError/ },
+  ];
+  it.each(attacks)("$name: run_training refuses it before anything runs, and so does queueing it", async ({ from, to, says }) => {
+    const { ws, c } = await session({ baseline: true });
+    const rows = read(ws, "results.tsv");
+    fs.writeFileSync(path.join(ws, "train.py"), read(ws, "train.py").replace(from, to));
+    git(ws, "commit", "-q", "-am", "t: committed past the tools");
+    const head = git(ws, "rev-parse", "--short=7", "HEAD").trim();
+    const log = read(ws, "run.log");
+    for (const args of [{}, { wait: false }]) {
+      const msg = await refused(c, "run_training", args);
+      expect(msg).toMatch(new RegExp(`^Refused: ${head} was committed past the tools and breaks a rule that commit checks: `));
+      expect(msg).toMatch(says);
+      expect(msg).toMatch(/\nNext: Not run\. Fix it with apply_patch and commit \(the same checks\), or reset_to_best\./);
+    }
+    // Nothing ran: the last run's log and results.tsv are as they were, nothing is in flight.
+    expect(read(ws, "run.log")).toBe(log);
+    expect(read(ws, "results.tsv")).toBe(rows);
+    expect((await ok(c, "status")).inFlight).toEqual([]);
+    // The way out the answer names works.
+    await ok(c, "reset_to_best");
+    await ok(c, "apply_patch", { edits: [{ old: "LR = 0.04", new: "LR = 0.05" }] });
+    await ok(c, "commit", { description: "fine" });
+    expect((await ok(c, "run_training")).state).toBe("finished");
+  });
+});
