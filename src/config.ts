@@ -68,6 +68,19 @@ export const ConfigSchema = z
       .max(64)
       .refine((g) => new Set(g.map(String)).size === g.length, "must not list a GPU twice (two runs would share it)")
       .optional(),
+    // The metric function of the read-only evaluation (evaluation.ts); false: no check. Default:
+    // prepare.evaluate_bpb where the read-only prepare.py defines it.
+    evaluation: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            module: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, "must be a module name such as prepare"),
+            function: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a function name such as evaluate_bpb"),
+          })
+          .strict(),
+      ])
+      .optional(),
     // Where runs execute: this machine (the default), or Slurm jobs (SPEC §8, executor/slurm.ts).
     executor: z
       .discriminatedUnion("type", [

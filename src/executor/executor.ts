@@ -50,6 +50,8 @@ export interface RunRecord {
   node?: string | null;
   /** when the job left the cluster's queue and began to run (the hard limit counts from there) */
   runningAt?: number | null;
+  /** the metric function whose returns the run reported (its printed metric must be the last one) */
+  evaluation?: { module: string; function: string };
 }
 
 /** What to run: the session decides it, the executor carries it out. */
@@ -66,6 +68,10 @@ export interface RunSpec {
   graceSeconds: number;
   /** the GPU of the slot it runs on (already in env as CUDA_VISIBLE_DEVICES) */
   gpu?: string | null;
+  /** the run id chosen with the spec (its evaluation report is named by it) */
+  id?: string;
+  /** the evaluation hook is in env: the record says so */
+  evaluation?: { module: string; function: string };
 }
 
 /** Where a run's record goes and which id it has, when the caller chose them (a queued run). */

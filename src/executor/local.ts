@@ -78,6 +78,7 @@ class LocalRun implements RunHandle {
       log: spec.logName,
       exit: null,
       ...(spec.gpu !== undefined ? { gpu: spec.gpu } : {}),
+      ...(spec.evaluation ? { evaluation: spec.evaluation } : {}),
     };
     records.write(rec);
     if (pid !== null) watchdog.watch(id, pid, spec.graceSeconds);
@@ -194,7 +195,7 @@ export class LocalExecutor implements Executor {
   constructor(private readonly records: RunRecordFile, private readonly graceSeconds: number) {}
 
   start(spec: RunSpec, opts: StartOptions = {}): RunHandle {
-    const run = LocalRun.start(spec, opts.records ?? this.records, opts.id);
+    const run = LocalRun.start(spec, opts.records ?? this.records, opts.id ?? spec.id);
     this.live.add(run);
     void run.done.finally(() => this.live.delete(run)).catch(() => undefined);
     return run;

@@ -149,7 +149,7 @@ export class SlurmExecutor implements Executor {
   constructor(private readonly records: RunRecordFile, private readonly opts: SlurmOptions) {}
 
   start(spec: RunSpec, opts: StartOptions = {}): RunHandle {
-    const id = opts.id ?? newRunId();
+    const id = opts.id ?? spec.id ?? newRunId();
     const records = opts.records ?? this.records;
     // The log is the server's file (never through a link), truncated now; the job appends to it.
     const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
@@ -172,7 +172,7 @@ export class SlurmExecutor implements Executor {
       if (r.exitCode !== 0 || !jobId) throw new Error(`sbatch failed: ${String(r.stderr || r.stdout || r.message).trim().split("\n")[0]}`);
       return jobId;
     });
-    const rec: RunRecord = { id, commit: spec.commit, argv: spec.argv, pid: null, pgid: null, serverPid: process.pid, startedAt: Date.now(), endedAt: null, budgetSeconds: spec.budgetSeconds, killAfterSeconds: spec.killAfterSeconds, log: spec.logName, exit: null, runningAt: null, node: null };
+    const rec: RunRecord = { id, commit: spec.commit, argv: spec.argv, pid: null, pgid: null, serverPid: process.pid, startedAt: Date.now(), endedAt: null, budgetSeconds: spec.budgetSeconds, killAfterSeconds: spec.killAfterSeconds, log: spec.logName, exit: null, runningAt: null, node: null, ...(spec.evaluation ? { evaluation: spec.evaluation } : {}) };
     records.write(rec);
     return this.track(new SlurmJob(rec, records, { killAfterSeconds: spec.killAfterSeconds, pollSeconds: this.opts.pollSeconds }, submit));
   }

@@ -25,6 +25,22 @@ export interface OutcomeContext {
   program?: string;
   budgetSeconds?: number;
   killAfterSeconds?: number;
+  /** the read-only metric function and what it returned in this run (SPEC §10): the metric must be its last value */
+  evaluation?: { module: string; function: string; returned: readonly (number | null)[] };
+}
+
+/** Printed and returned agree to the 6 decimals results.tsv keeps. */
+const SAME_METRIC = 5e-7;
+
+/** Why the printed metric is not the evaluation's, or null when it is (or nothing is checked). */
+export function evaluationMismatch(value: number, e: OutcomeContext["evaluation"]): string | null {
+  if (!e) return null;
+  const fn = `${e.module}.${e.function}`;
+  if (!e.returned.length) return `${fn} was never called: the metric must be the value the read-only evaluation returns`;
+  const last = e.returned[e.returned.length - 1];
+  if (last === null) return `${fn} returned something that is not a number`;
+  if (Math.abs(last - value) > SAME_METRIC) return `printed ${value.toFixed(6)}, ${e.function} returned ${last.toFixed(6)}: the metric must be the value the read-only evaluation returns`;
+  return null;
 }
 
 /** `peak_vram_mb` → GB with one decimal, as results.tsv writes it. */
@@ -55,7 +71,11 @@ export function runOutcome(exit: RunExit | null, parsed: ParsedLog, ctx: Outcome
     return { value, memoryGb, crashed: false, timedOut: true, reason: `killed at the hard limit${limit}` };
   }
   const crashed = value === null || (exit !== null && (STOPPED_EARLY.has(exit.reason) || exit.code !== 0));
-  if (!crashed) return { value, memoryGb, crashed: false, timedOut: false, reason: null };
+  if (!crashed) {
+    // A metric that is not the evaluation's is no result: a crash with the figures, never a keep.
+    const mismatch = evaluationMismatch(value, ctx.evaluation);
+    return mismatch ? { value, memoryGb, crashed: true, timedOut: false, reason: mismatch } : { value, memoryGb, crashed: false, timedOut: false, reason: null };
+  }
   let reason: string;
   if (exit?.error) reason = `could not start ${JSON.stringify(ctx.program ?? "the command")}: ${exit.error}`;
   else if (exit?.reason === "server-died") reason = "the server died during the run; its tree was killed";

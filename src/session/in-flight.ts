@@ -198,7 +198,7 @@ export class InFlight {
   private async start(q: QueuedRun, slot: Slot): Promise<void> {
     const gpu = slot.gpu;
     const cwd = fs.existsSync(this.dirs.pathOf(q.id)) ? this.dirs.pathOf(q.id) : await this.dirs.create(q.id, q.commit);
-    const spec = runSpec(this.ws, q.commit, { cwd, gpu, logFile: this.store.logPath(q.id), logName: `queue/${q.id}.log` });
+    const spec = runSpec(this.ws, q.commit, { cwd, gpu, logFile: this.store.logPath(q.id), logName: `queue/${q.id}.log`, id: q.id });
     this.store.save({ ...q, attempts: q.attempts + 1 });
     this.follow(q, slot, this.executor.start(spec, { id: q.id, records: this.store.records(q.id) }));
   }

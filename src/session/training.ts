@@ -17,6 +17,8 @@ import { refuseWith, violationRefusal } from "./messages.js";
 import { readiness } from "./setup.js";
 import type { SourceGuard } from "./editing.js";
 import { flightLogPath } from "../executor/queue.js";
+import { newRunId } from "../executor/executor.js";
+import { evaluationOf, hookEnv, returnedValues } from "../evaluation.js";
 
 /** run_training and parse_metrics: what a run is given, how the server waits for it, what it answers. */
 
@@ -95,15 +97,20 @@ export function nightOverNow(ws: Workspace, info: SessionInfo, rowCount: number)
  * The run of `commit` as the configuration says: the agent cannot pass a command. A run in flight
  * has its own directory and log; a slot's GPU is its CUDA_VISIBLE_DEVICES.
  */
-export function runSpec(ws: Workspace, commit: string, where: { cwd?: string; gpu?: string | null; logFile?: string; logName?: string } = {}): RunSpec {
+export function runSpec(ws: Workspace, commit: string, where: { cwd?: string; gpu?: string | null; logFile?: string; logName?: string; id?: string } = {}): RunSpec {
   const { config } = ws;
   const gpu = where.gpu ?? null;
+  const id = where.id ?? newRunId();
+  const env = { ...stringEnv(process.env), ...config.env, AUTORESEARCH_BUDGET_SECONDS: String(config.budgetSeconds), AUTORESEARCH_WORKSPACE: ws.root, ...(gpu !== null ? { CUDA_VISIBLE_DEVICES: gpu } : {}) };
+  const evaluation = evaluationOf(ws);
   return {
+    id,
     commit,
     argv: config.run,
     cwd: where.cwd ?? ws.root,
-    env: { ...stringEnv(process.env), ...config.env, AUTORESEARCH_BUDGET_SECONDS: String(config.budgetSeconds), AUTORESEARCH_WORKSPACE: ws.root, ...(gpu !== null ? { CUDA_VISIBLE_DEVICES: gpu } : {}) },
+    env: evaluation ? { ...env, ...hookEnv(ws, id, evaluation, env) } : env,
     ...(config.gpus ? { gpu } : {}),
+    ...(evaluation ? { evaluation } : {}),
     logFile: where.logFile ?? ws.logPath,
     logName: where.logName ?? config.log,
     budgetSeconds: config.budgetSeconds,
@@ -128,7 +135,9 @@ export function latestLine(ws: Workspace, rec?: RunRecord): string | null {
 
 /** What a finished run produced, read from its log. */
 export function outcomeOf(ws: Workspace, rec: RunRecord, parsed: ParsedLog = parseLogFile(runLogPath(ws, rec), ws.config.metric.name)): RunOutcome & { parsed: ParsedLog } {
-  const o = runOutcome(rec.exit, parsed, { metric: ws.config.metric.name, memoryKey: ws.config.memoryKey, program: rec.argv[0], budgetSeconds: rec.budgetSeconds, killAfterSeconds: rec.killAfterSeconds });
+  // A run with the evaluation hook is held to what the metric function returned in it.
+  const evaluation = rec.evaluation ? { ...rec.evaluation, returned: returnedValues(ws, rec.id) } : undefined;
+  const o = runOutcome(rec.exit, parsed, { metric: ws.config.metric.name, memoryKey: ws.config.memoryKey, program: rec.argv[0], budgetSeconds: rec.budgetSeconds, killAfterSeconds: rec.killAfterSeconds, evaluation });
   return { ...o, parsed };
 }
 
