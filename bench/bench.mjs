@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as lib from "./lib.mjs";
-import { PY, ROOT, SERVER, WAIT_MS, cleanupAll, leftoverProcesses, now, sleep, waitUntil } from "./lib.mjs";
+import { PY, QUEUE_SECTION, ROOT, SERVER, WAIT_MS, cleanupAll, leftoverProcesses, now, replaceSection, sectionOf, sleep, waitUntil } from "./lib.mjs";
 import { figBytes, figCycle, figDuty, figKill, figScale, figStartup, resolvePython, versions } from "./figures.mjs";
 import { renderReport } from "./report.mjs";
 
@@ -114,7 +114,9 @@ async function main() {
   // The report is meant to be committed and shared: no home directory or temp paths of this machine.
   const markdown = rendered.markdown.split(os.homedir()).join("~").replace(/\/tmp\/arbench-[\w.-]+/g, "<tmp workspace>");
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
-  fs.writeFileSync(outFile, markdown + "\n");
+  // Figure 7 comes from bench/queue.mjs (npm run bench:queue): a rewrite of the file keeps it
+  const queue = fs.existsSync(outFile) ? sectionOf(fs.readFileSync(outFile, "utf8"), QUEUE_SECTION) : null;
+  fs.writeFileSync(outFile, queue ? replaceSection(markdown + "\n", QUEUE_SECTION, queue) : markdown + "\n");
   const raw = path.join(ROOT, "bench", "out", `${path.basename(outFile, ".md")}.json`);
   fs.mkdirSync(path.dirname(raw), { recursive: true });
   fs.writeFileSync(raw, JSON.stringify({ meta, summary, data }, null, 2));

@@ -317,3 +317,39 @@ export function table(head, rows) {
   for (const r of rows) lines.push(`| ${r.join(" | ")} |`);
   return lines.join("\n");
 }
+
+/** The heading of bench/queue.mjs's section of bench/results.md (bench/bench.mjs keeps it when it rewrites the file). */
+export const QUEUE_SECTION = "## Figure 7: experiments in flight";
+
+/**
+ * `md` with the section that starts at the line `heading` (up to the next heading of the same
+ * level or the end) replaced by `section`, or `section` appended when there is none; the rest of
+ * the file is left as it is.
+ */
+export function replaceSection(md, heading, section) {
+  const level = /^#+/.exec(heading)[0];
+  const lines = md.split("\n");
+  const start = lines.findIndex((l) => l.trimEnd() === heading);
+  const body = section.replace(/\n+$/, "").split("\n");
+  if (start < 0) {
+    const head = md.replace(/\n+$/, "");
+    return (head ? `${head}\n\n` : "") + body.join("\n") + "\n";
+  }
+  const same = new RegExp(`^#{1,${level.length}} `);
+  let end = lines.findIndex((l, i) => i > start && same.test(l));
+  if (end < 0) end = lines.length;
+  const rest = lines.slice(end);
+  return [...lines.slice(0, start), ...body, ...(rest.length ? ["", ...rest] : [""])].join("\n").replace(/\n*$/, "\n");
+}
+
+/** The section that starts at the line `heading` (up to the next heading of its level), or null. */
+export function sectionOf(md, heading) {
+  const level = /^#+/.exec(heading)[0];
+  const lines = md.split("\n");
+  const start = lines.findIndex((l) => l.trimEnd() === heading);
+  if (start < 0) return null;
+  const same = new RegExp(`^#{1,${level.length}} `);
+  let end = lines.findIndex((l, i) => i > start && same.test(l));
+  if (end < 0) end = lines.length;
+  return lines.slice(start, end).join("\n").replace(/\n+$/, "");
+}
