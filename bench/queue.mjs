@@ -21,7 +21,8 @@
 // run's start to the last run's end), experiments per budget of that wall time, tool calls per
 // experiment in steady state, overlaps on one GPU, the CUDA ids seen.
 //
-//   --experiments N  experiments a slot (default 14; the 4-slot configuration runs 4 × N)
+//   --experiments N  experiments a slot (default 14; the 4-slot configuration runs 4 × N, and on
+//                    until its runs are a multiple of 4, stale bases re-queued included)
 //   --budget S       budgetSeconds, what train.py sleeps (default 6)
 //   --turn S         the agent's LLM turn before every call (default budget / 30: 0.2 s)
 //   --seed N         the agent's seed (default 20240615)
@@ -33,8 +34,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import * as lib from "./lib.mjs";
+import { resolvePython } from "./figures.mjs";
 import { NO_KILL_S, PY, ROOT, WAIT_MS, alive, callTool, cleanupAll, git, leftoverProcesses, makeWorkspace, now, p50, QUEUE_SECTION, removeWorkspace, replaceSection, sleep, startServer, sum, table, waitUntil } from "./lib.mjs";
 
 let args;
@@ -170,7 +173,7 @@ function proposeIdea(rng, src, tried) {
     const next = src.replace(oldLine, newLine);
     if (newLine === oldLine || tried.has(next)) continue;
     tried.add(next);
-    return { edits: [{ old: oldLine, new: newLine }], description: `${sign > 0 ? "raise" : "lower"} ${k.name} to ${fmtKnob(v)} (from ${fmtKnob(old)})` };
+    return { content: next, edits: [{ old: oldLine, new: newLine }], description: `${sign > 0 ? "raise" : "lower"} ${k.name} to ${fmtKnob(v)} (from ${fmtKnob(old)})` };
   }
   throw new Error("no new idea in 1000 draws");
 }
@@ -179,8 +182,8 @@ function proposeIdea(rng, src, tried) {
 
 class Unsupported extends Error {}
 
-/** The refusal of a run past the queue's bound (every refusal starts with "Refused:"). */
-const QUEUE_FULL = /^Refused:.*(queue|in flight|slots)/is;
+/** The refusal of a run past the queue's bound (slots + 2 in flight; every refusal starts with "Refused:"). */
+const QUEUE_FULL = /^Refused: \d+ runs are in flight \(/;
 
 /** The trace: one line per finished run (train.py writes it after its sleep). */
 function readTrace(file) {
@@ -296,7 +299,6 @@ async function runConfig(cfg) {
       if (!base.data || !["queued", "running"].includes(base.data.state)) throw new Unsupported(`run_training {wait: false} answered state ${JSON.stringify(base.data?.state)}`);
       let inFlight = 1;
       let submitted = 0;
-      let logged = 0;
       let pending = null; // an idea applied whose commit {run} was refused (queue full)
       /** Before the first candidate is in, a refusal means this server has no queue yet. */
       const firstIn = async (name, a) => {
@@ -304,8 +306,17 @@ async function runConfig(cfg) {
         if (r.isError && submitted === 0 && !QUEUE_FULL.test(r.text)) throw new Unsupported(`${name} with the baseline in flight was refused: ${r.text.split("\n")[0]}`);
         return r;
       };
-      while (logged < experiments + 1) {
-        if (submitted < experiments && inFlight < cfg.inFlight) {
+      // Past the target, on several slots, the agent goes on until the runs (the baseline, its
+      // candidates, the stale bases the server queued again) are a multiple of the slots: else the
+      // last round leaves whole GPUs idle for a budget, which the end of a real night would not show.
+      const more = () => submitted < experiments || (cfg.slots > 1 && (1 + submitted + stats.requeued) % cfg.slots !== 0);
+      // fill until the agent first has its runs in flight, drain once it submits no more
+      const phaseNow = () => {
+        if (phase === "fill" && inFlight >= cfg.inFlight) phase = "steady";
+        if (!more()) phase = "drain";
+      };
+      while (more() || inFlight > 0) {
+        if (more() && inFlight < cfg.inFlight) {
           if (!pending) {
             const idea = proposeIdea(rng, readTrain(), tried);
             const p = await firstIn("apply_patch", { edits: idea.edits });
@@ -314,17 +325,21 @@ async function runConfig(cfg) {
           }
           const c = await firstIn("commit", { description: pending.description, run: true });
           if (c.isError && QUEUE_FULL.test(c.text)) {
-            // the bound was reached before the agent's count said so: log one first, then retry
+            // the bound was reached before the agent's count said so (it counts what log_result
+            // says is in flight): drop the edit (a run in flight is not logged over an uncommitted
+            // edit), log one, then try the idea again
             stats.refused++;
             if (stats.refused === 1) notes.push(`commit {run: true} was refused with ${inFlight} in flight by the agent's count: ${c.text.split("\n")[0]}`);
+            await must("reset_to_best");
+            tried.delete(pending.content);
+            pending = null;
           } else {
             if (c.isError) throw new Error(`${cfg.key}: commit {run: true} refused: ${c.text}`);
             if (!c.data?.run) throw new Unsupported("commit {run: true} did not enqueue a run (no run in its answer)");
             pending = null;
             inFlight++;
             submitted++;
-            if (phase === "fill" && inFlight >= cfg.inFlight) phase = "steady";
-            if (submitted === experiments) phase = "drain";
+            phaseNow();
             continue;
           }
         }
@@ -335,15 +350,14 @@ async function runConfig(cfg) {
           stats.waiting++;
           continue;
         }
-        if (!d.row) {
-          // logged without a row: a stale base the server re-applied onto the best and queued again
-          stats.requeued++;
-          continue;
-        }
+        if (!d.row) throw new Error(`${cfg.key}: log_result {wait: true} logged no row and is not waiting: ${r.text}`);
         counted(d.row);
-        logged++;
-        inFlight--;
+        // a stale base (built on an older best, better than the current one) is logged as a
+        // discard and its change queued again onto the best: that idea is not decided yet
         if (d.requeued) stats.requeued++;
+        else calls[calls.length - 1].decided = true;
+        inFlight = d.inFlight ?? inFlight - 1 + (d.requeued ? 1 : 0);
+        phaseNow();
       }
     }
     phase = "after";
@@ -360,16 +374,24 @@ async function runConfig(cfg) {
     /* reported as unknown */
   }
   const rows = rowsOf(ws);
+  await srv.close();
+  // what the queue may leave once every run is logged: git worktrees, run directories, queue refs
   const worktrees = git(ws, "worktree", "list", "--porcelain")
     .split("\n")
     .filter((l) => l.startsWith("worktree ")).length - 1;
-  await srv.close();
+  let runDirs = 0;
+  try {
+    runDirs = fs.readdirSync(path.join(ws, ".git", "autoresearch", "worktrees")).length;
+  } catch {
+    /* none made */
+  }
+  const queueRefs = git(ws, "for-each-ref", "--format=%(refname)", "refs/autoresearch-mcp/queue/").split("\n").filter(Boolean).length;
   const trace = readTrace(traceFile);
   await waitUntil(() => trace.every((t) => !alive(t.pid)), WAIT_MS, 100);
   const runsLeft = trace.filter((t) => alive(t.pid)).length;
   removeWorkspace(ws);
   fs.rmSync(dir, { recursive: true, force: true });
-  return { cfg, experiments, unsupported, calls, stats, rows: rows.length, trace, inFlightAtEnd: st?.inFlight?.length ?? null, worktrees, runsLeft, notes };
+  return { cfg, experiments, unsupported, calls, stats, rows: rows.length, trace, inFlightAtEnd: st?.inFlight?.length ?? null, worktrees, runDirs, queueRefs, runsLeft, notes };
 }
 
 // ------------------------------------------------------------------ figures and the report
@@ -384,29 +406,43 @@ function figures(r) {
   const byGpu = new Map();
   for (const t of trace) byGpu.set(t.cuda, (byGpu.get(t.cuda) ?? 0) + (t.end - t.start) * 1000);
   const steady = calls.filter((c) => c.phase === "steady");
-  // rows logged in steady state: log_result calls of that phase that logged a row (the sequential
-  // loop logs one per experiment; a pipelined log_result may wait with nothing finished or find a
-  // stale base re-queued)
-  const steadyRows = cfg.key === "sequential" ? r.experiments : steadyRowsOf(r);
+  // experiments decided in steady state: log_result calls of that phase that decided one (the
+  // sequential loop decides one per experiment; a pipelined row of a stale base decides nothing yet)
+  const steadyRows = cfg.key === "sequential" ? r.experiments : calls.filter((c) => c.phase === "steady" && c.decided).length;
+  const decided = r.rows - r.stats.requeued;
+  // every slot up: from the last slot's first start to the first slot's last end (fill and drain
+  // left out), the trace clipped to it
+  const gpus = [...byGpu.keys()];
+  const upFrom = Math.max(...gpus.map((g) => Math.min(...trace.filter((t) => t.cuda === g).map((t) => t.start))));
+  const upTo = Math.min(...gpus.map((g) => Math.max(...trace.filter((t) => t.cuda === g).map((t) => t.end))));
+  const upMs = (upTo - upFrom) * 1000;
+  const upTrainMs = sum(trace.map((t) => Math.max(0, Math.min(t.end, upTo) - Math.max(t.start, upFrom)) * 1000));
+  // the idle time between two runs on one GPU (the server's hand-over: the run's exit to the next one's start)
+  const handover = gpus.flatMap((g) => {
+    const ts = trace.filter((t) => t.cuda === g).sort((a, b) => a.start - b.start);
+    return ts.slice(1).map((t, i) => (t.start - ts[i].end) * 1000);
+  });
   return {
     wallMs,
     trainMs,
     duty: trainMs / (cfg.slots * wallMs),
     dutyPerGpu: [...byGpu].map(([cuda, ms]) => ({ cuda, duty: ms / wallMs })),
-    perBudget: r.rows / (wallMs / budgetMs),
+    upMs,
+    dutyUp: upTrainMs / (cfg.slots * upMs),
+    handoverP50: p50(handover),
+    handoverMax: handover.length ? Math.max(...handover) : NaN,
+    staleLogs: calls.filter((c) => c.phase === "steady" && c.name === "log_result" && c.row && !c.decided).length,
+    decided,
+    perBudget: decided / (wallMs / budgetMs),
     callsPerExperiment: steady.length / steadyRows,
     steadyCalls: steady.length,
     steadyRows,
     overlaps: overlaps(trace),
     cudaIds: [...new Set(trace.map((t) => t.cuda ?? "unset"))].sort(),
-    callMsP50: p50(calls.map((c) => c.ms)),
+    // per tool, steady state (a waiting log_result or run_training includes the run's time)
+    callMsP50: Object.fromEntries([...new Set(steady.map((c) => c.name))].map((n) => [n, p50(steady.filter((c) => c.name === n).map((c) => c.ms))])),
     byTool: Object.fromEntries([...new Set(steady.map((c) => c.name))].map((n) => [n, steady.filter((c) => c.name === n).length])),
   };
-}
-
-/** Rows the pipelined loop logged during its steady phase (recorded on the calls as they came). */
-function steadyRowsOf(r) {
-  return r.calls.filter((c) => c.phase === "steady" && c.name === "log_result" && c.row).length;
 }
 
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
@@ -414,13 +450,13 @@ const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : "n/a");
 const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : "n/a");
 
 function render(results, meta) {
-  const head = ["configuration", "slots", "in flight", "experiments", "runs", "wall (first start → last end)", "GPU duty per slot", "experiments / budget", "tool calls / experiment (steady)", "overlaps on one GPU", "CUDA ids"];
+  const head = ["configuration", "slots", "in flight", "experiments", "runs", "stale bases re-queued", "wall (first start → last end)", "GPU duty per slot", "duty, every slot up", "experiments / budget", "tool calls / experiment (steady)", "overlaps on one GPU", "CUDA ids"];
   const rowsOut = [];
   const goals = [];
   const check = (name, ok, detail) => goals.push(`| ${name} | ${detail} | ${ok ? "yes" : "**no**"} |`);
   for (const r of results) {
     if (r.unsupported) {
-      rowsOut.push([r.cfg.label, String(r.cfg.slots), String(r.cfg.inFlight), "not supported by this server", "", "", "", "", "", "", ""]);
+      rowsOut.push([r.cfg.label, String(r.cfg.slots), String(r.cfg.inFlight), "not supported by this server", ...head.slice(4).map(() => "")]);
       continue;
     }
     const f = (r.figures = figures(r));
@@ -428,10 +464,12 @@ function render(results, meta) {
       r.cfg.label,
       String(r.cfg.slots),
       String(r.cfg.inFlight),
-      String(r.rows),
+      String(f.decided),
       String(r.trace.length),
+      String(r.stats.requeued),
       secs(f.wallMs),
       f3(f.duty),
+      f3(f.dutyUp),
       f2(f.perBudget),
       `${f2(f.callsPerExperiment)} (${f.steadyCalls} / ${f.steadyRows})`,
       String(f.overlaps),
@@ -451,10 +489,12 @@ function render(results, meta) {
     .map((r) => {
       const f = r.figures;
       const s = r.stats;
-      return `- ${r.cfg.label}: ${s.keeps} keep, ${s.discards} discard${s.crashes ? `, ${s.crashes} crash` : ""}; steady-state calls ${Object.entries(f.byTool).map(([n, c]) => `${n} ${c}`).join(", ")}${s.waiting ? `; log_result answered waiting ${s.waiting}×` : ""}${s.requeued ? `; ${s.requeued} stale base(s) re-applied and queued again by the server` : ""}${s.refused ? `; commit {run} refused ${s.refused}× (queue full)` : ""}; training ${secs(f.trainMs)}; server time per call p50 ${f.callMsP50.toFixed(0)} ms`;
+      return `- ${r.cfg.label}: ${s.keeps} keep, ${s.discards} discard${s.crashes ? `, ${s.crashes} crash` : ""}; steady-state calls ${Object.entries(f.byTool).map(([n, c]) => `${n} ${c}`).join(", ")}${s.waiting ? `; log_result answered waiting ${s.waiting}×` : ""}${s.refused ? `; commit {run} refused ${s.refused}× (queue full)` : ""}${r.cfg.key !== "sequential" && f.staleLogs ? ` (${f.staleLogs} of the log_result calls logged a stale base: ${f2(f.steadyCalls / (f.steadyRows + f.staleLogs))} calls a row logged)` : ""}; training ${secs(f.trainMs)}; GPU idle between two runs p50 ${f.handoverP50.toFixed(0)} ms, max ${f.handoverMax.toFixed(0)} ms${r.cfg.key === "sequential" ? " (the agent's calls)" : " (the server's hand-over)"}; a call's round trip p50 ${Object.entries(f.callMsP50).map(([n, ms]) => `${n} ${ms.toFixed(0)} ms`).join(", ")}`;
     });
   const unsupported = results.filter((r) => r.unsupported).map((r) => `- ${r.cfg.label}: ${r.unsupported}`);
-  const left = results.filter((r) => r.runsLeft || r.worktrees > 0 || r.inFlightAtEnd).map((r) => `${r.cfg.key}: ${r.runsLeft} runs alive, ${r.worktrees} worktrees, ${r.inFlightAtEnd} in flight`);
+  const left = results
+    .filter((r) => r.runsLeft || r.worktrees || r.runDirs || r.queueRefs || r.inFlightAtEnd)
+    .map((r) => `${r.cfg.key}: ${r.runsLeft} runs alive, ${r.worktrees} worktrees, ${r.runDirs} run directories, ${r.queueRefs} queue refs, ${r.inFlightAtEnd} in flight`);
   const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.cfg.label}: ${n}`));
   const md = [
     SECTION,
@@ -463,16 +503,17 @@ function render(results, meta) {
     "",
     table(head, rowsOut),
     "",
-    "- **sequential**: today's loop, apply_patch, commit, run_training (waits), log_result, reset_to_best after a discard. **pipelined**: apply_patch, commit `{run: true}` until the agent has *in flight* runs queued or running, then `log_result {wait: true}` (logs the first run to finish) and one new candidate per logged row.",
-    "- **GPU duty per slot**: Σ training time of the trace (train.py's sleep; its interpreter start counts as idle) / (slots × wall time from the first run's start to the last run's end). **experiments / budget**: rows of results.tsv (the baseline included) per budget of that wall time; ideal 1 per slot.",
-    "- **tool calls / experiment (steady)**: calls / rows logged between the pipeline's fill (until *in flight* runs were first out) and its drain (from the last candidate's commit on); start_session and the baseline are outside it. The sequential loop counts every call after the baseline's row. Every call costs one turn.",
+    "- **sequential**: today's loop, apply_patch, commit, run_training (waits), log_result, reset_to_best after a discard. **pipelined**: apply_patch, commit `{run: true}` while fewer than *in flight* runs are queued, running or unlogged (the count log_result answers), else `log_result {wait: true}` (logs the first run to finish); no reset_to_best (a queued run never moves the branch).",
+    "- **experiments**: ideas decided, the baseline included: rows of results.tsv less the rows of stale bases (a candidate built on an older best that beat the current one: logged as a discard, its change re-applied onto the best and queued again by the server, decided by that run's row). **runs**: lines of the trace.",
+    "- **GPU duty per slot**: Σ training time of the trace (train.py's sleep; its interpreter start counts as idle) / (slots × wall time from the first run's start to the last run's end). **duty, every slot up**: the same from the last slot's first start to the first slot's last end (the fill and the drain left out). **experiments / budget**: experiments per budget of that wall time; ideal 1 per slot.",
+    "- **tool calls / experiment (steady)**: calls / experiments decided between the pipeline's fill (until *in flight* runs were first out) and its drain (from the last candidate's commit on); start_session and the baseline's call are outside it, and so is the baseline's row in the sequential loop, which counts every call after it. Every call costs one turn.",
     "- **overlaps on one GPU**: pairs of trace intervals with the same CUDA id (unset counts as one GPU) that overlap in time.",
     ...detail,
     ...(notes.length ? notes : []),
     ...(unsupported.length ? ["", "Not run (the server refused the queue):", ...unsupported] : []),
     "",
     ...(goals.length ? ["| goal | measured | met |", "|---|---:|---:|", ...goals, ""] : []),
-    `${meta.cores} cores, load average ${meta.loadavg.start.map((x) => x.toFixed(2)).join(" ")} at the start, ${meta.loadavg.end.map((x) => x.toFixed(2)).join(" ")} at the end; ${(meta.totalMs / 1000).toFixed(0)} s in all; node ${process.version}; ${meta.date}. Processes left behind: ${meta.leftovers}${left.length ? `; at the end of a configuration: ${left.join("; ")}` : ""}.`,
+    `${PY.cmd} starts (with train.py's imports) in ${meta.pythonStartMs.toFixed(0)} ms p50 on this machine: that is in every hand-over${meta.python.wrapper ? ` (${PY.cmd} is a wrapper in front of ${meta.python.exe}; \`--python ${meta.python.exe}\` leaves the wrapper's start out)` : ""}. ${meta.cores} cores, load average ${meta.loadavg.start.map((x) => x.toFixed(2)).join(" ")} at the start, ${meta.loadavg.end.map((x) => x.toFixed(2)).join(" ")} at the end; ${(meta.totalMs / 1000).toFixed(0)} s in all; node ${process.version}; ${meta.date}. Processes left behind: ${meta.leftovers}; ${left.length ? `at the end of a configuration: ${left.join("; ")}` : "worktrees, run directories, queue refs and runs in flight at the end of each configuration: none"}.`,
   ];
   return md.join("\n");
 }
@@ -488,9 +529,21 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
     void cleanupAll().finally(() => process.exit(130));
   });
 
+/** p50 of a few starts of train.py's interpreter with its imports: part of every hand-over between two runs. */
+function pythonStartMs() {
+  const ms = [];
+  for (let i = 0; i < 5; i++) {
+    const t = now();
+    execFileSync(PY.cmd, ["-c", "import json, math, os, time"]);
+    ms.push(now() - t);
+  }
+  return p50(ms);
+}
+
 async function main() {
   if (!fs.existsSync(lib.CLI)) throw new Error(`${lib.CLI} is missing: run "npm run build" first`);
   const load0 = os.loadavg();
+  const pyStart = pythonStartMs();
   log(`${only.join(", ")}: ${SETTINGS.experiments} experiments a slot, budget ${SETTINGS.budget} s, turn ${SETTINGS.turn.toFixed(3)} s, seed ${SETTINGS.seed}`);
   const results = [];
   for (const cfg of CONFIGS.filter((c) => only.includes(c.key))) {
@@ -507,6 +560,8 @@ async function main() {
     cores: os.cpus().length,
     totalMs: now() - t0,
     loadavg: { start: load0, end: os.loadavg() },
+    pythonStartMs: pyStart,
+    python: resolvePython(),
     date: new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC",
     leftovers: left.length === 0 ? "none" : left.map((p) => `${p.pid} ${p.cmd}`).join(", "),
   };
@@ -520,7 +575,7 @@ async function main() {
   fs.writeFileSync(raw, JSON.stringify({ settings: SETTINGS, meta, results: results.map(({ cfg, ...r }) => ({ config: cfg.key, ...r })) }, null, 2));
   process.stdout.write(section + "\n");
   log(`wrote the section "${SECTION.slice(3)}" of ${path.relative(process.cwd(), outFile)} (raw data: ${path.relative(process.cwd(), raw)})`);
-  if (left.length || results.some((r) => r.runsLeft)) {
+  if (left.length || results.some((r) => r.runsLeft || r.worktrees || r.runDirs || r.queueRefs || r.inFlightAtEnd)) {
     process.stderr.write(`bench:queue: processes left behind: ${meta.leftovers}\n`);
     process.exitCode = 1;
   }

@@ -33,15 +33,15 @@ describe("bench:queue --quick", () => {
       expect(md.startsWith("# bench\n\n## 5. Duty cycle\n\nkept\n\n## Figure 7: experiments in flight\n")).toBe(true);
       expect(md).not.toContain("old numbers");
       expect(md.match(/^## Figure 7: experiments in flight$/gm)).toHaveLength(1);
-      expect(md).toMatch(/^\| configuration \| slots \| in flight \| experiments \| runs \| wall \(first start → last end\) \| GPU duty per slot \| experiments \/ budget \| tool calls \/ experiment \(steady\) \| overlaps on one GPU \| CUDA ids \|$/m);
-      // configuration, slots, in flight, experiments, runs, wall, duty, per budget, calls, overlaps (0), CUDA ids
+      expect(md).toMatch(/^\| configuration \| slots \| in flight \| experiments \| runs \| stale bases re-queued \| wall \(first start → last end\) \| GPU duty per slot \| duty, every slot up \| experiments \/ budget \| tool calls \/ experiment \(steady\) \| overlaps on one GPU \| CUDA ids \|$/m);
+      // configuration, slots, in flight, experiments, runs, re-queued, wall, duty ×2, per budget, calls, overlaps (0), CUDA ids
       const row = (label: string, slots: number, ids: string) =>
-        new RegExp(String.raw`^\| ${label} \| ${slots} \| \d+ \| \d+ \| \d+ \| ${NUM} \| ${NUM} \| ${NUM} \| ${NUM} \| 0 \| ${ids} \|$`, "m");
+        new RegExp(String.raw`^\| ${label} \| ${slots} \| \d+ \| \d+ \| \d+ \| \d+ \| ${NUM} \| ${NUM} \| ${NUM} \| ${NUM} \| ${NUM} \| 0 \| ${ids} \|$`, "m");
       expect(md).toMatch(row(String.raw`sequential \(today's loop\)`, 1, "unset"));
       expect(md).toMatch(row("pipelined, 1 slot", 1, "unset"));
       expect(md).toMatch(row("pipelined, 4 slots", 4, "0, 1, 2, 3"));
       expect(md).not.toContain("not supported");
-      expect(md).toContain("Processes left behind: none.");
+      expect(md).toContain("Processes left behind: none; worktrees, run directories, queue refs and runs in flight at the end of each configuration: none.");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
