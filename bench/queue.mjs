@@ -227,8 +227,6 @@ const rowsOf = (ws) => {
 async function runConfig(cfg) {
   const experiments = SETTINGS.experiments * cfg.slots;
   const turnMs = SETTINGS.turn * 1000;
-  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), `arbench-queue-trace-`)));
-  const traceFile = path.join(dir, "trace.jsonl");
   const config = {
     run: [PY.cmd, "train.py"],
     python: PY.cmd,
@@ -236,10 +234,15 @@ async function runConfig(cfg) {
     killAfterSeconds: NO_KILL_S,
     graceSeconds: 1,
     noise: false,
-    env: { BENCH_TRACE: traceFile },
+    env: { BENCH_TRACE: "" },
     ...(cfg.gpus ? { gpus: cfg.gpus } : {}),
   };
   const ws = makeWorkspace({ train: trainPy(), config, name: `queue-${cfg.key}` });
+  // inside .git: outside the work tree (no untracked file), removed with the workspace, also on errors
+  const traceFile = path.join(ws, ".git", "bench-trace.jsonl");
+  config.env.BENCH_TRACE = traceFile;
+  fs.writeFileSync(path.join(ws, "autoresearch.json"), JSON.stringify(config, null, 2));
+  git(ws, "commit", "-q", "-m", "bench trace path", "--", "autoresearch.json");
   const srv = await startServer(ws);
   const rng = rngOf(SETTINGS.seed);
   const tried = new Set([fs.readFileSync(path.join(ws, "train.py"), "utf8")]);
@@ -390,7 +393,6 @@ async function runConfig(cfg) {
   await waitUntil(() => trace.every((t) => !alive(t.pid)), WAIT_MS, 100);
   const runsLeft = trace.filter((t) => alive(t.pid)).length;
   removeWorkspace(ws);
-  fs.rmSync(dir, { recursive: true, force: true });
   return { cfg, experiments, unsupported, calls, stats, rows: rows.length, trace, inFlightAtEnd: st?.inFlight?.length ?? null, worktrees, runDirs, queueRefs, runsLeft, notes };
 }
 
