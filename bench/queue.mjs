@@ -234,6 +234,8 @@ async function runConfig(cfg) {
     killAfterSeconds: NO_KILL_S,
     graceSeconds: 1,
     noise: false,
+    // its train.py prints a knob-made val_bpb, not prepare.evaluate_bpb's (see lib.mjs)
+    evaluation: false,
     env: { BENCH_TRACE: "" },
     ...(cfg.gpus ? { gpus: cfg.gpus } : {}),
   };

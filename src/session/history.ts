@@ -6,7 +6,12 @@ import type { ResultRow } from "../results.js";
 import type { RunRecord } from "../executor/executor.js";
 import type { HeadFacts } from "../rules/head-state.js";
 import { interrupted } from "../rules/outcome.js";
-import { bestKept, type Goal } from "../rules/policy.js";
+import { bestKept, nightOver } from "../rules/policy.js";
+import { nextAfterReset } from "../rules/advice.js";
+import { refusalFor } from "../rules/head-state.js";
+import { resolveRegularFile } from "../paths.js";
+import { describePaths, refuseWith } from "./messages.js";
+import type { Versions } from "./editing.js";
 import { bestMean, keptCommits, repeatDue, standingOf, type MeasuredRow } from "../rules/noise.js";
 import { earlierRunsOf, noiseSettings } from "./measures.js";
 import type { Workspace } from "../workspace.js";
@@ -147,4 +152,27 @@ export async function finishInterruptedReset(ws: Workspace, logged: (runId: stri
   }
   fs.rmSync(ws.resetIntentPath, { force: true });
   return note;
+}
+
+/** reset_to_best: HEAD's state allows it, the branch goes to the best, and what is left over is said. */
+export async function resetToBest(ws: Workspace, s: SessionInfo, ledger: Ledger, rec: RunRecord | null, head: string, versions: Versions, crashPoint: (name: string) => void) {
+  const { facts, rows, measured } = await readHead(ws, s, ledger, rec, head);
+  refuseWith(refusalFor("reset", facts));
+  const { best, target, dropped } = await resetBranch(ws, s, rows, measured, head, crashPoint);
+  const left = await ws.repo.status();
+  let hash: string | null = null;
+  try {
+    hash = versions.rememberFile(fs.readFileSync(resolveRegularFile(ws.root, ws.config.editable, "editable file")));
+  } catch {
+    /* the leftovers note says what is wrong */
+  }
+  return {
+    commit: shortHash(target),
+    hash,
+    metric: best ? best.value : null,
+    droppedCommits: dropped,
+    untouched: [ws.config.results, ws.config.log],
+    leftovers: left.map((e) => e.path),
+    next: nextAfterReset({ leftovers: left.length ? describePaths(left.map((e) => e.path)) : null, nightOver: nightOver(ws.config, new Date(), new Date(s.createdAt), rows.length), kept: best !== null, rows: rows.length }),
+  };
 }

@@ -11,15 +11,14 @@ import { openWorkspace, type Workspace } from "../workspace.js";
 import { RunRecordFile, type Executor, type RunHandle, type RunRecord } from "../executor/executor.js";
 import { executorFor } from "../executor/choose.js";
 import { oneFixRefusal, refusalFor } from "../rules/head-state.js";
-import { nextAfterReset } from "../rules/advice.js";
 import { dashboard } from "./dashboard.js";
 import { checkedEdit, readSessionFile, SourceGuard, Versions, writeEdit, type ReadResult } from "./editing.js";
-import { finishInterruptedReset, headOnBranch, readHead, resetBranch, type SessionInfo } from "./history.js";
+import { finishInterruptedReset, headOnBranch, readHead, resetToBest, type SessionInfo } from "./history.js";
 import { logRun } from "./logging.js";
 import { Ledger } from "./ledger.js";
-import { describePaths, noSession, refuseWith, runInProgress, violationRefusal } from "./messages.js";
+import { noSession, refuseWith, runInProgress, violationRefusal } from "./messages.js";
 import { createSession, prepare, resumeSession, savedSession } from "./setup.js";
-import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, nightOverNow, parsedLog, proposalFor, runSpec, waitFor, type Callbacks } from "./training.js";
+import { assertRunnable, describeRun, MAX_WAIT_WITHOUT_PROGRESS_S, parsedLog, proposalFor, runSpec, waitFor, type Callbacks } from "./training.js";
 import { InFlight } from "./in-flight.js";
 import type { Flight, Slot } from "../executor/queue.js";
 import { descriptionOf, enqueueHead, logFlight, nextLoggable, type FlightContext } from "./flights.js";
@@ -284,7 +283,22 @@ export class Session {
     return parsedLog(ws, records.read(), this.active?.record ?? null, args.log);
   }
 
+  /**
+   * log_result. Waiting, a stale base's row is logged on the way (the server re-queued its change;
+   * there is nothing for the agent to decide) and the wait goes on to the next run: one call per
+   * experiment.
+   */
   async logResult(args: { description?: string; status?: Status; runId?: string; wait?: boolean; waitSeconds?: number }, cb: Callbacks = {}) {
+    const onTheWay: { line: string; row: { commit: string; metric: string; memoryGb: string; status: string; description: string }; requeued: { commit: string; runId: string | null } }[] = [];
+    for (;;) {
+      const r = await this.logOne(args, cb);
+      const folded = onTheWay.length ? { alsoLogged: [...onTheWay] } : {};
+      if (!args.wait || args.runId || "waiting" in r || !("requeued" in r) || !r.requeued) return { ...r, ...folded };
+      onTheWay.push({ line: r.line, row: r.row, requeued: r.requeued as { commit: string; runId: string | null } });
+    }
+  }
+
+  private async logOne(args: { description?: string; status?: Status; runId?: string; wait?: boolean; waitSeconds?: number }, cb: Callbacks) {
     // With runs in flight and nothing finished, a wait comes first, outside the lock.
     if (args.wait && !args.runId) {
       const o = await this.requireSession();
@@ -314,25 +328,7 @@ export class Session {
       this.assertNoActiveRun();
       const head = await headOnBranch(ws, s);
       ledger.require();
-      const { facts, rows, measured } = await readHead(ws, s, ledger, records.read(), head);
-      refuseWith(refusalFor("reset", facts));
-      const { best, target, dropped } = await resetBranch(ws, s, rows, measured, head, crashPoint);
-      const left = await ws.repo.status();
-      let hash: string | null = null;
-      try {
-        hash = this.versions.rememberFile(fs.readFileSync(resolveRegularFile(ws.root, ws.config.editable, "editable file")));
-      } catch {
-        /* the leftovers note says what is wrong */
-      }
-      return {
-        commit: shortHash(target),
-        hash,
-        metric: best ? best.value : null,
-        droppedCommits: dropped,
-        untouched: [ws.config.results, ws.config.log],
-        leftovers: left.map((e) => e.path),
-        next: nextAfterReset({ leftovers: left.length ? describePaths(left.map((e) => e.path)) : null, nightOver: nightOverNow(ws, s, rows.length), kept: best !== null, rows: rows.length }),
-      };
+      return resetToBest(ws, s, ledger, records.read(), head, this.versions, crashPoint);
     });
   }
 

@@ -25,6 +25,10 @@ export const logResultTool = defineTool({
     inFlight: z.number().optional(),
     requeued: z.object({ commit: z.string(), runId: z.string().nullable() }).optional().describe("a stale candidate's change re-applied onto the best and queued"),
     confirmation: z.string().optional().describe("the run id of a repeat the rule wants, queued at once"),
+    alsoLogged: z
+      .array(z.object({ line: z.string().optional(), row: z.object({ commit: z.string(), metric: z.string(), memoryGb: z.string(), status: z.string(), description: z.string() }).optional(), requeued: z.object({ commit: z.string(), runId: z.string().nullable() }).optional() }))
+      .optional()
+      .describe("rows logged on the way while waiting: stale bases, whose change the server re-applied onto the best and queued"),
     decision: z
       .object({
         kind: z.enum(["baseline", "candidate", "confirmation", "repeat"]),
@@ -43,6 +47,7 @@ export const logResultTool = defineTool({
   },
   run: async ({ session, signal, client, progress }, args) => {
     const r = await session.logResult(args, { signal, progress, client, canProgress: progress !== undefined });
-    return { data: r, text: "line" in r && r.line ? `${r.line}\nNext: ${r.next}` : `Next: ${r.next}` };
+    const before = "alsoLogged" in r && r.alsoLogged ? r.alsoLogged.map((a) => `${a.line} (re-queued as ${a.requeued?.commit})`) : [];
+    return { data: r, text: [...before, ...("line" in r && r.line ? [r.line] : []), `Next: ${r.next}`].join("\n") };
   },
 });
