@@ -10,6 +10,8 @@ import { VERSION } from "./version.js";
 const USAGE = `autoresearch-mcp ${VERSION}
 Usage:
   autoresearch-mcp [serve] [--workspace DIR]     MCP server over stdio (default; DIR defaults to the current directory)
+  autoresearch-mcp serve --http [HOST:]PORT [--workspace DIR]
+                                                 Streamable HTTP at /mcp (127.0.0.1 by default); needs AUTORESEARCH_MCP_TOKEN
   autoresearch-mcp init [DIR] [--force]          install the skill and register the server for opencode, Claude Code and Codex
                                                  (DIR must hold train.py, the editable file, unless --force)
   autoresearch-mcp demo [--keep DIR] [--budget S] [--experiments N]
@@ -85,6 +87,40 @@ async function serve(workspace: string) {
   process.stderr.write(`[autoresearch-mcp] ${VERSION} serving ${workspace}\n`);
 }
 
+/** serve --http: refuses to start without a token; SIGTERM/SIGINT stop the runs and the listener. */
+async function serveOverHttp(workspace: string, listen: string) {
+  const { MIN_TOKEN_LENGTH, parseListen, serveHttp } = await import("./http.js");
+  let where: { host: string; port: number };
+  try {
+    where = parseListen(listen);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const token = process.env.AUTORESEARCH_MCP_TOKEN ?? "";
+  if (token.length < MIN_TOKEN_LENGTH)
+    fail(`--http needs a bearer token of at least ${MIN_TOKEN_LENGTH} characters in AUTORESEARCH_MCP_TOKEN (e.g. export AUTORESEARCH_MCP_TOKEN=$(openssl rand -hex 24)); the server does not start without one`);
+  const allowedHosts = (process.env.AUTORESEARCH_MCP_ALLOWED_HOSTS ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+  const progressIntervalMs = process.env.AUTORESEARCH_PROGRESS_MS ? Number(process.env.AUTORESEARCH_PROGRESS_MS) : undefined;
+  let srv: Awaited<ReturnType<typeof serveHttp>>;
+  try {
+    srv = await serveHttp({ workspace, ...where, token, allowedHosts, progressIntervalMs });
+  } catch (e) {
+    fail(`cannot listen on ${listen}: ${(e as Error).message}`);
+  }
+  let closing = false;
+  const shutdown = async (why: string) => {
+    if (closing) return;
+    closing = true;
+    process.stderr.write(`[autoresearch-mcp] shutting down (${why})\n`);
+    setTimeout(() => process.exit(1), 15_000).unref();
+    await srv.close().catch(() => undefined);
+    process.exit(0);
+  };
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void shutdown(sig));
+  process.stderr.write(`[autoresearch-mcp] ${VERSION} serving ${workspace} at ${srv.url}\n`);
+  void warnAboutWorkspace(workspace);
+}
+
 async function warnAboutWorkspace(workspace: string) {
   try {
     const { workspaceProblems } = await import("./preflight.js");
@@ -110,8 +146,9 @@ async function main() {
   switch (cmd) {
     case "serve": {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      const listen = option(args, "--http");
       if (args.length) fail(`unexpected argument ${args[0]}`);
-      return serve(ws);
+      return listen === undefined ? serve(ws) : serveOverHttp(ws, listen);
     }
     case "status": {
       const ws = path.resolve(option(args, "--workspace") ?? process.cwd());

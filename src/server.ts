@@ -18,12 +18,14 @@ export interface ServerOptions {
   workspace: string;
   progressIntervalMs?: number;
   log?: (msg: string) => void;
+  /** the workspace session to serve (HTTP: one shared by every client session); default: a new one */
+  session?: SessionApi;
 }
 
 /** Builds the MCP server for one workspace; `close` stops a run in progress and its tree. */
 export function createServer(opts: ServerOptions) {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[autoresearch-mcp] ${m}\n`));
-  const session = lazySession(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
+  const session = opts.session ?? lazySession(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
   const server = new McpServer({ name: "autoresearch-mcp", version: VERSION }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
   for (const tool of TOOLS) registerTool(server, session, tool, log);
 
