@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as lib from "./lib.mjs";
-import { PY, QUEUE_SECTION, ROOT, SERVER, WAIT_MS, cleanupAll, leftoverProcesses, now, replaceSection, sectionOf, sleep, waitUntil } from "./lib.mjs";
+import { DASHBOARD_SECTION, PY, QUEUE_SECTION, ROOT, SERVER, WAIT_MS, cleanupAll, leftoverProcesses, now, replaceSection, sectionOf, sleep, waitUntil } from "./lib.mjs";
 import { figBytes, figCycle, figDuty, figKill, figScale, figStartup, resolvePython, versions } from "./figures.mjs";
 import { renderReport } from "./report.mjs";
 
@@ -115,8 +115,14 @@ async function main() {
   const markdown = rendered.markdown.split(os.homedir()).join("~").replace(/\/tmp\/arbench-[\w.-]+/g, "<tmp workspace>");
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   // Figure 7 comes from bench/queue.mjs (npm run bench:queue): a rewrite of the file keeps it
-  const queue = fs.existsSync(outFile) ? sectionOf(fs.readFileSync(outFile, "utf8"), QUEUE_SECTION) : null;
-  fs.writeFileSync(outFile, queue ? replaceSection(markdown + "\n", QUEUE_SECTION, queue) : markdown + "\n");
+  // The sections other benches write (figures 7 and 8) survive a rewrite.
+  const before = fs.existsSync(outFile) ? fs.readFileSync(outFile, "utf8") : "";
+  let md = markdown + "\n";
+  for (const heading of [QUEUE_SECTION, DASHBOARD_SECTION]) {
+    const kept = sectionOf(before, heading);
+    if (kept) md = replaceSection(md, heading, kept);
+  }
+  fs.writeFileSync(outFile, md);
   const raw = path.join(ROOT, "bench", "out", `${path.basename(outFile, ".md")}.json`);
   fs.mkdirSync(path.dirname(raw), { recursive: true });
   fs.writeFileSync(raw, JSON.stringify({ meta, summary, data }, null, 2));

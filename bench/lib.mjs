@@ -323,6 +323,8 @@ export function table(head, rows) {
 
 /** The heading of bench/queue.mjs's section of bench/results.md (bench/bench.mjs keeps it when it rewrites the file). */
 export const QUEUE_SECTION = "## Figure 7: experiments in flight";
+/** The heading of bench/dashboard.mjs's section (kept the same way). */
+export const DASHBOARD_SECTION = "## Figure 8: the live dashboard";
 
 /**
  * `md` with the section that starts at the line `heading` (up to the next heading of the same

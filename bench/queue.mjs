@@ -356,9 +356,14 @@ async function runConfig(cfg) {
           continue;
         }
         if (!d.row) throw new Error(`${cfg.key}: log_result {wait: true} logged no row and is not waiting: ${r.text}`);
-        counted(d.row);
         // a stale base (built on an older best, better than the current one) is logged as a
-        // discard and its change queued again onto the best: that idea is not decided yet
+        // discard and its change queued again onto the best: that idea is not decided yet. While
+        // waiting the server logs such rows on the way (alsoLogged) and goes on to the next run.
+        for (const a of d.alsoLogged ?? []) {
+          counted(a.row);
+          stats.requeued++;
+        }
+        counted(d.row);
         if (d.requeued) stats.requeued++;
         else calls[calls.length - 1].decided = true;
         inFlight = d.inFlight ?? inFlight - 1 + (d.requeued ? 1 : 0);

@@ -17,6 +17,8 @@ Usage:
   autoresearch-mcp demo [--keep DIR] [--budget S] [--experiments N]
                                                  run the whole loop on the built-in example workspace
   autoresearch-mcp status [--workspace DIR]      print the session dashboard
+  autoresearch-mcp dashboard [--workspace DIR] [--port N] [--host H]
+                                                 a live, read-only web page of the night (127.0.0.1:8780 by default)
   autoresearch-mcp report [--workspace DIR]      write report.md and progress.svg from results.tsv and git
   autoresearch-mcp help | -h | --help            this text
   autoresearch-mcp -v | --version                the version
@@ -37,6 +39,8 @@ function flag(args: string[], name: string): boolean {
   args.splice(i, 1);
   return true;
 }
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 function fail(msg: string): never {
   process.stderr.write(`autoresearch-mcp: ${msg}\n\n${USAGE}`);
@@ -157,6 +161,25 @@ async function main() {
       const session = new Session(ws, { readOnly: true });
       const s = await session.status({ rows: 20 });
       process.stdout.write(JSON.stringify(s, null, 2) + "\n");
+      return;
+    }
+    case "dashboard": {
+      const ws = path.resolve(option(args, "--workspace") ?? process.cwd());
+      const portText = option(args, "--port") ?? "8780";
+      const host = option(args, "--host") ?? "127.0.0.1";
+      if (args.length) fail(`unexpected argument ${args[0]}`);
+      const port = Number(portText);
+      if (!/^\d{1,5}$/.test(portText) || port > 65535) fail(`--port takes a port number (got ${JSON.stringify(portText)})`);
+      const { serveDashboard } = await import("./web/server.js");
+      const allowedHosts = (process.env.AUTORESEARCH_MCP_ALLOWED_HOSTS ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+      let d: Awaited<ReturnType<typeof serveDashboard>>;
+      try {
+        d = await serveDashboard({ workspace: ws, host, port, token: process.env.AUTORESEARCH_MCP_TOKEN || undefined, allowedHosts });
+      } catch (e) {
+        fail(errorText(e));
+      }
+      process.stdout.write(`dashboard of ${ws} at ${d.url}\n`);
+      for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void d.close().then(() => process.exit(0)));
       return;
     }
     case "report": {
