@@ -10,7 +10,8 @@ import { newRunId, RunRecordFile, type EndReason, type Executor, type RunExit, t
  * The Slurm executor: each run is one batch job (SPEC §8). `sbatch --parsable` submits a script the
  * server writes (the configured argv, each word quoted: nothing the agent wrote reaches a shell)
  * from the run's own directory on the shared filesystem, its output to the run's log; the job's
- * state comes from `scontrol show job -o` (no accounting needed), `scancel` ends it. The hard limit
+ * state comes from `scontrol show job -o` (no accounting needed; `sacct` for a job the controller
+ * has forgotten, where accounting exists), `scancel` ends it. The hard limit
  * is the server's (from the moment the job runs) and Slurm's `--time` behind it. A job outlives its
  * server: the next server follows it again by the id in the run record.
  */
@@ -69,8 +70,28 @@ export function batchScript(runId: string, argv: readonly string[]): string {
 
 async function scontrol(jobId: string): Promise<JobInfo | null | "unknown"> {
   const r = await execa("scontrol", ["show", "job", "-o", jobId], { reject: false, timeout: 30_000 });
-  if (r.exitCode !== 0) return /Invalid job id/i.test(String(r.stderr)) ? null : "unknown";
+  if (r.exitCode !== 0) return /Invalid job id/i.test(String(r.stderr)) ? sacct(jobId) : "unknown";
   return parseJob(String(r.stdout).trim());
+}
+
+/**
+ * A job the controller has forgotten (past MinJobAge, e.g. while the server was down): accounting
+ * knows how it ended, where it exists; without it the job is gone.
+ */
+async function sacct(jobId: string): Promise<JobInfo | null> {
+  const r = await execa("sacct", ["-n", "-P", "-X", "-j", jobId, "-o", "State,ExitCode,NodeList,Reason"], { reject: false, timeout: 30_000 });
+  return r.exitCode === 0 ? parseSacct(String(r.stdout)) : null;
+}
+
+/** `sacct -n -P -X -o State,ExitCode,NodeList,Reason` → the job's end; null when it names none. */
+export function parseSacct(out: string): JobInfo | null {
+  const line = out.split("\n").find((l) => l.trim());
+  if (!line) return null;
+  const [stateField, exit = "", node = "", reason = ""] = line.split("|");
+  const state = stateField.trim().split(/\s+/)[0]; // "CANCELLED by 0" → CANCELLED
+  if (!state) return null;
+  const ec = /^(\d+):(\d+)$/.exec(exit.trim());
+  return { state, reason: reason.trim() && reason.trim() !== "None" ? reason.trim() : null, exitCode: ec ? Number(ec[1]) : null, signal: ec ? Number(ec[2]) : null, node: node.trim() && node.trim() !== "None assigned" ? node.trim() : null };
 }
 
 /** A job this server follows: submitted here, or found again after a restart. */

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { batchScript, exitOf, parseJob } from "../../src/executor/slurm.js";
+import { batchScript, exitOf, parseJob, parseSacct } from "../../src/executor/slurm.js";
 import { parseConfig } from "../../src/config.js";
 import { runOutcome, interrupted } from "../../src/rules/outcome.js";
 
@@ -32,6 +32,16 @@ describe("parseJob", () => {
     expect(parseJob("slurm_load_jobs error: Invalid job id specified")).toBeNull();
     expect(parseJob("")).toBeNull();
   });
+});
+
+describe("parseSacct: a job the controller forgot, from accounting", () => {
+  it.each([
+    ["COMPLETED|0:0|node01|None\n", { state: "COMPLETED", reason: null, exitCode: 0, signal: 0, node: "node01" }],
+    ["CANCELLED by 0|0:15|node01|None\n", { state: "CANCELLED", reason: null, exitCode: 0, signal: 15, node: "node01" }],
+    ["NODE_FAIL|0:0|node02|NodeDown\n", { state: "NODE_FAIL", reason: "NodeDown", exitCode: 0, signal: 0, node: "node02" }],
+    ["PENDING|0:0|None assigned|Resources\n", { state: "PENDING", reason: "Resources", exitCode: 0, signal: 0, node: null }],
+  ])("%j", (out, want) => expect(parseSacct(out)).toEqual(want));
+  it("no line: no job", () => expect(parseSacct("\n")).toBeNull());
 });
 
 describe("exitOf: the job's end as the run's", () => {
