@@ -3,7 +3,7 @@ import path from "node:path";
 import { readJson } from "../files.js";
 import { gitOut } from "../git/backend.js";
 import { latestRecord } from "../metrics.js";
-import { ResultsLog, type ResultRow } from "../results.js";
+import { emptySummary, ResultsLog, type ResultRow, type ResultsSummary } from "../results.js";
 import { FlightStore } from "../executor/queue.js";
 import { RunRecordFile, type RunRecord } from "../executor/executor.js";
 import { baselineOf, bestKept, improvement, stallOf } from "../rules/policy.js";
@@ -48,12 +48,12 @@ export class LiveState {
     this.ledger = new Ledger(ws);
   }
 
-  private rows(): { rows: readonly ResultRow[]; problems: string[] } {
+  private rows(): { rows: readonly ResultRow[]; problems: string[]; summary: ResultsSummary } {
     try {
       const v = this.results.read();
-      return { rows: v.rows, problems: v.problems };
+      return { rows: v.rows, problems: v.problems, summary: v.summary };
     } catch (e) {
-      return { rows: [], problems: [`${this.ws.config.results} cannot be read (${(e as Error).message})`] };
+      return { rows: [], problems: [`${this.ws.config.results} cannot be read (${(e as Error).message})`], summary: emptySummary() };
     }
   }
 
@@ -113,19 +113,14 @@ export class LiveState {
 
   async snapshot() {
     const { config } = this.ws;
-    const { rows, problems } = this.rows();
+    // results.tsv's running summary (kept as the file grows) has the counts and the keeps.
+    const { rows, problems, summary } = this.rows();
     const goal = config.metric.goal;
-    const best = bestKept(rows, goal);
-    const base = baselineOf(rows);
-    const counts = { total: rows.length, keep: 0, discard: 0, crash: 0 };
-    let lastKeep = -1;
-    rows.forEach((r, i) => {
-      if (r.status === "keep") {
-        counts.keep++;
-        lastKeep = i;
-      } else if (r.status === "discard") counts.discard++;
-      else if (r.status === "crash") counts.crash++;
-    });
+    const best = bestKept(summary.keeps, goal);
+    const base = baselineOf(summary.keeps);
+    const { keep, discard, crash } = summary.counts;
+    const counts = { total: rows.length, keep, discard, crash };
+    const lastKeep = summary.lastKeep;
     const session = readJson<{ tag?: string; branch?: string }>(this.ws.sessionPath);
     // The chart is drawn again only when the rows changed.
     const key = `${rows.length}:${rows[rows.length - 1]?.line ?? 0}:${rows[rows.length - 1]?.status ?? ""}`;
