@@ -93,7 +93,7 @@ async function serve(workspace: string) {
 
 /** serve --http: refuses to start without a token; SIGTERM/SIGINT stop the runs and the listener. */
 async function serveOverHttp(workspace: string, listen: string) {
-  const { MIN_TOKEN_LENGTH, parseListen, serveHttp } = await import("./http.js");
+  const { MIN_TOKEN_LENGTH, allowedHostsFromEnv, parseListen, serveHttp } = await import("./http.js");
   let where: { host: string; port: number };
   try {
     where = parseListen(listen);
@@ -103,7 +103,7 @@ async function serveOverHttp(workspace: string, listen: string) {
   const token = process.env.AUTORESEARCH_MCP_TOKEN ?? "";
   if (token.length < MIN_TOKEN_LENGTH)
     fail(`--http needs a bearer token of at least ${MIN_TOKEN_LENGTH} characters in AUTORESEARCH_MCP_TOKEN (e.g. export AUTORESEARCH_MCP_TOKEN=$(openssl rand -hex 24)); the server does not start without one`);
-  const allowedHosts = (process.env.AUTORESEARCH_MCP_ALLOWED_HOSTS ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+  const allowedHosts = allowedHostsFromEnv();
   const progressIntervalMs = process.env.AUTORESEARCH_PROGRESS_MS ? Number(process.env.AUTORESEARCH_PROGRESS_MS) : undefined;
   let srv: Awaited<ReturnType<typeof serveHttp>>;
   try {
@@ -171,7 +171,8 @@ async function main() {
       const port = Number(portText);
       if (!/^\d{1,5}$/.test(portText) || port > 65535) fail(`--port takes a port number (got ${JSON.stringify(portText)})`);
       const { serveDashboard } = await import("./web/server.js");
-      const allowedHosts = (process.env.AUTORESEARCH_MCP_ALLOWED_HOSTS ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+      const { allowedHostsFromEnv } = await import("./http.js");
+      const allowedHosts = allowedHostsFromEnv();
       let d: Awaited<ReturnType<typeof serveDashboard>>;
       try {
         d = await serveDashboard({ workspace: ws, host, port, token: process.env.AUTORESEARCH_MCP_TOKEN || undefined, allowedHosts });

@@ -47,6 +47,17 @@ export function hostNameOf(value: string, origin = false): string | null {
   }
 }
 
+/** The host names a server bound to `bound` answers to besides loopback: the bound address (not a wildcard) and `extra`. */
+export function allowedHostNames(bound: string, extra: readonly string[] = []): Set<string> {
+  return new Set([...extra, bound].map((h) => h.toLowerCase().replace(/^\[|\]$/g, "")).filter((h) => h && h !== "0.0.0.0" && h !== "::"));
+}
+
+/** AUTORESEARCH_MCP_ALLOWED_HOSTS: more names (comma-separated) a tunnel or a proxy may use. */
+export const allowedHostsFromEnv = (env: NodeJS.ProcessEnv = process.env): string[] =>
+  (env.AUTORESEARCH_MCP_ALLOWED_HOSTS ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+
+export const isLoopback = (host: string): boolean => LOOPBACK.has(host.toLowerCase());
+
 /** Whether a request's Host (and Origin, when sent) name this server. */
 export function hostAllowed(headers: { host?: string; origin?: string }, allowed: ReadonlySet<string>): boolean {
   const host = headers.host ? hostNameOf(headers.host) : null;
@@ -73,7 +84,7 @@ const refuse = (res: http.ServerResponse, status: number, message: string, heade
 export async function serveHttp(opts: HttpOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[autoresearch-mcp] ${m}\n`));
   const session = lazySession(opts.workspace, { progressIntervalMs: opts.progressIntervalMs });
-  const allowed = new Set([...(opts.allowedHosts ?? []), opts.host].map((h) => h.toLowerCase().replace(/^\[|\]$/g, "")).filter((h) => h && h !== "0.0.0.0" && h !== "::"));
+  const allowed = allowedHostNames(opts.host, opts.allowedHosts);
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; close: () => Promise<void> }>();
 
   const server = http.createServer((req, res) => {

@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { openWorkspace } from "../workspace.js";
-import { hostAllowed, tokenMatches } from "../http.js";
+import { allowedHostNames, hostAllowed, isLoopback, tokenMatches } from "../http.js";
 import { PAGE } from "./page.js";
 import { LiveState } from "./state.js";
 
@@ -10,8 +10,6 @@ import { LiveState } from "./state.js";
  * other address it needs the token of AUTORESEARCH_MCP_TOKEN (as `?token=` on the page's URL, or a
  * bearer header), as `serve --http` does. Host/Origin are checked the same way. GET only.
  */
-
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
 export interface DashboardOptions {
   workspace: string;
@@ -22,11 +20,11 @@ export interface DashboardOptions {
 }
 
 export async function serveDashboard(opts: DashboardOptions): Promise<{ url: string; close: () => Promise<void> }> {
-  const needsToken = !LOOPBACK.has(opts.host);
+  const needsToken = !isLoopback(opts.host);
   if (needsToken && !opts.token) throw new Error(`bound to ${opts.host}, the dashboard needs a token in AUTORESEARCH_MCP_TOKEN (127.0.0.1 needs none)`);
   const ws = await openWorkspace(opts.workspace);
   const state = new LiveState(ws);
-  const allowed = new Set([...(opts.allowedHosts ?? []), opts.host].map((h) => h.toLowerCase()).filter((h) => h !== "0.0.0.0" && h !== "::"));
+  const allowed = allowedHostNames(opts.host, opts.allowedHosts);
   const send = (res: http.ServerResponse, status: number, type: string, body: string) => {
     res.writeHead(status, { "Content-Type": type, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff" });
     res.end(body);
