@@ -51,16 +51,24 @@ export const ConfigSchema = z
     maxWaitSeconds: z.number().min(10).max(86_400).optional(),
     // The noise-aware keep rule (rules/noise.ts); false gives the strict rule (keep iff better than the best single run).
     noise: z
-      .preprocess((v) => (v === true ? {} : v), z.union([
-        z.literal(false),
-        z
-          .object({
-            baselineRuns: z.number().int().min(1).max(10).default(2),
-            confirmRuns: z.number().int().min(0).max(10).default(1),
-          })
-          .strict(),
-      ]))
-      .default({ baselineRuns: 2, confirmRuns: 1 }),
+      .preprocess(
+        (v) => (v === true ? {} : v),
+        z.union(
+          [
+            z.literal(false),
+            z
+              .object({
+                baselineRuns: z.number().int().min(1).max(10).default(2),
+                confirmRuns: z.number().int().min(0).max(10).default(1),
+                // a new keep this many standard errors ahead is not confirmed (rules/noise.ts)
+                clearLead: z.union([z.number().min(1).max(1000), z.literal(false)], { error: "must be a number of standard errors from 1 to 1000, or false (confirm every keep)" }).default(3),
+              })
+              .strict(),
+          ],
+          { error: 'must be false (the strict rule), true (the defaults) or an object such as {"baselineRuns": 2, "confirmRuns": 1, "clearLead": 3}' },
+        ),
+      )
+      .default({ baselineRuns: 2, confirmRuns: 1, clearLead: 3 }),
     // One slot per GPU: a run gets CUDA_VISIBLE_DEVICES=<id>, two runs never share one (SPEC §8).
     gpus: z
       .array(z.union([z.number().int().min(0), z.string().regex(/^[A-Za-z0-9:._-]+$/, "must be a GPU index or id such as 0 or \"GPU-5b3f…\"")]))
@@ -111,24 +119,36 @@ export class ConfigError extends Error {
   }
 }
 
+type Issue = z.core.$ZodIssue;
+
+/** One zod issue as a line of the error, its path under `prefix`. */
+function describeIssue(raw: unknown, i: Issue, prefix: PropertyKey[]): string[] {
+  const at = [...prefix, ...i.path];
+  const field = at.length ? at.map(String).join(".") : "(top level)";
+  if (i.code === "unrecognized_keys") return [`unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}${at.length ? ` in ${field}` : ""}`];
+  if (i.code === "invalid_type") {
+    const got = typeName(valueAt(raw, at));
+    const argvField = (at.length === 1 && at[0] === "run") || (at.length === 2 && at[0] === "checks");
+    const hint = argvField && got === "string" && i.expected === "array" ? ' (an argv list such as ["uv", "run", "train.py"], not a shell string)' : "";
+    return [`${field}: expected ${i.expected}, got ${got}${hint}`];
+  }
+  // zod 4 wraps a bad record key ("Invalid key in record"); the useful message is inside.
+  if (i.code === "invalid_key") return [`${field}: ${i.issues.map((x) => x.message).join("; ") || i.message}`];
+  // A union whose one branch took the value's type and failed inside it (noise: {...} with a bad
+  // field) says what failed inside, not "Invalid input".
+  if (i.code === "invalid_union") {
+    const inside = i.errors.filter((branch) => branch.length && branch.every((x) => x.path.length > 0));
+    if (inside.length === 1) return inside[0].flatMap((x) => describeIssue(raw, x, at));
+  }
+  return [`${field}: ${i.message}`];
+}
+
 /** Validates a parsed config object; errors name the field ("autoresearch.json: run: ..."). */
 export function parseConfig(raw: unknown, source = CONFIG_FILE): Config {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`${source}: must be a JSON object`);
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => {
-      const field = i.path.length ? i.path.map(String).join(".") : "(top level)";
-      if (i.code === "unrecognized_keys") return `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}${i.path.length ? ` in ${field}` : ""}`;
-      if (i.code === "invalid_type") {
-        const got = typeName(valueAt(raw, i.path));
-        const argvField = (i.path.length === 1 && i.path[0] === "run") || (i.path.length === 2 && i.path[0] === "checks");
-        const hint = argvField && got === "string" && i.expected === "array" ? ' (an argv list such as ["uv", "run", "train.py"], not a shell string)' : "";
-        return `${field}: expected ${i.expected}, got ${got}${hint}`;
-      }
-      // zod 4 wraps a bad record key ("Invalid key in record"); the useful message is inside.
-      if (i.code === "invalid_key") return `${field}: ${i.issues.map((x) => x.message).join("; ") || i.message}`;
-      return `${field}: ${i.message}`;
-    });
+    const lines = r.error.issues.flatMap((i) => describeIssue(raw, i, []));
     throw new ConfigError(`${source}: ${lines.join("; ")}`);
   }
   const c = r.data;

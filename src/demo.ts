@@ -124,7 +124,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const st = await must("status", { rows: 0 });
     say("\n=== Final summary ===");
     say(`1. Total runs: ${st.counts.total} (${st.counts.keep} keep, ${st.counts.discard} discard, ${st.counts.crash} crash)`);
-    const mean = st.best?.n !== undefined ? `, mean of ${st.best.n} runs${st.best.stderr != null ? ` ± ${st.best.stderr.toFixed(6)}` : ""}; σ ${st.noise?.sigma?.toFixed(6) ?? "n/a"}` : "";
+    const mean = st.best?.n !== undefined ? `, mean of ${st.best.n} run${st.best.n === 1 ? "" : "s"}${st.best.stderr != null ? ` ± ${st.best.stderr.toFixed(6)}` : ""}; σ ${st.noise?.sigma?.toFixed(6) ?? "n/a"}` : "";
     say(`2. Best: commit ${st.best?.commit} with val_bpb ${st.best?.metric.toFixed(6)}${mean} (baseline ${st.baseline?.metric.toFixed(6)}, ${st.improvement?.toFixed(6)} better)`);
     say("3. Trajectory:");
     for (const t of st.trajectory as { commit: string; metric: number; description: string }[]) say(`   - ${t.commit} ${t.metric.toFixed(6)}  ${t.description}`);

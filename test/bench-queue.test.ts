@@ -10,7 +10,8 @@ import { MARGIN_MS } from "./helpers/timeouts.js";
 // the quick mode (3 experiments a slot, a 1 s budget, through the real server) must exit 0, leave no
 // process behind and write the Figure 7 section with a row for each of the three configurations, each
 // with 0 overlaps on one GPU (two runs on one GPU at once is a bug at any speed). Duty, experiments per
-// budget and calls per experiment depend on the machine and are not asserted.
+// budget, calls per experiment and how many of the 4 GPUs were needed depend on the machine and are
+// not asserted.
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** The quick queue bench takes ~30 s on an idle 2-core machine. */
@@ -39,7 +40,12 @@ describe("bench:queue --quick", () => {
         new RegExp(String.raw`^\| ${label} \| ${slots} \| \d+ \| \d+ \| \d+ \| \d+ \| ${NUM} \| ${NUM} \| ${NUM} \| ${NUM} \| ${NUM} \| 0 \| ${ids} \|$`, "m");
       expect(md).toMatch(row(String.raw`sequential \(today's loop\)`, 1, "unset"));
       expect(md).toMatch(row("pipelined, 1 slot", 1, "unset"));
-      expect(md).toMatch(row("pipelined, 4 slots", 4, "0, 1, 2, 3"));
+      // Which of the 4 GPUs got a run depends on how fast the agent queues against how fast 1 s runs
+      // end (a loaded machine may never need the fourth): the ids seen are distinct GPUs of the 4.
+      const four = md.match(row("pipelined, 4 slots", 4, "([0-3](?:, [0-3]){0,3})"));
+      expect(four, md).not.toBeNull();
+      const ids = four![1].split(", ");
+      expect(new Set(ids).size).toBe(ids.length);
       expect(md).not.toContain("not supported");
       expect(md).toContain("Processes left behind: none; worktrees, run directories, queue refs and runs in flight at the end of each configuration: none.");
     } finally {

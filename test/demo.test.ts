@@ -27,9 +27,10 @@ describe("autoresearch-mcp demo (the scripted agent over stdio)", () => {
     // (and so the statuses) change. A budget only a hang reaches leaves the data to decide.
     const { stdout } = await run(process.execPath, [CLI, "demo", "--keep", dir, "--budget", String(RUN_LIMIT_S)], { timeout: DEMO_MS });
     const exp = stdout.split("\n").filter((l) => l.startsWith("[EXP] demo "));
-    // The default noise-aware rule: the baseline runs twice and every keep once more (confirmed:
-    // the example is deterministic, so a repeat gives the same value and σ is 0).
-    expect(exp.length).toBe(16);
+    // The default noise-aware rule: the baseline runs twice and the first keep once more; the
+    // example is deterministic, so σ is 0 on 2 degrees of freedom then, and every later keep is
+    // clearly ahead (no confirmation).
+    expect(exp.length).toBe(12);
     expect(stdout).toMatch(/agent edits prepare\.py behind the server's back\) -> Refused: Only train\.py may change, but: prepare\.py/);
     expect(stdout).toMatch(/agent adds "import numpy"\) -> Refused: New import "numpy"/);
     expect(stdout).toMatch(/=== Final summary ===/);
@@ -38,11 +39,12 @@ describe("autoresearch-mcp demo (the scripted agent over stdio)", () => {
     const rows = fs.readFileSync(path.join(dir, "results.tsv"), "utf8").trim().split("\n");
     expect(rows[0]).toBe("commit\tval_bpb\tmemory_gb\tstatus\tdescription");
     const fields = rows.slice(1).map((r) => r.split("\t"));
-    expect(fields.map((f) => f[3])).toEqual(["keep", "keep", "keep", "keep", "discard", "keep", "keep", "keep", "keep", "keep", "keep", "discard", "crash", "keep", "keep", "discard"]);
+    expect(fields.map((f) => f[3])).toEqual(["keep", "keep", "keep", "keep", "discard", "keep", "keep", "keep", "discard", "crash", "keep", "discard"]);
     // a repeat is its own row: same commit, same code, the mean in brackets
     expect(fields[1][0]).toBe(fields[0][0]);
     expect(fields[1][4]).toBe("baseline [run 2: mean 1.220276 of 2 runs, σ 0.000000]");
     expect(fields[3][4]).toMatch(/^raise ORDER from 3 to 5 bytes of context \[run 2: mean 0\.986620 of 2 runs, ahead of [0-9a-f]{7} 1\.220276\]$/);
+    expect(fields[5][4]).toMatch(/^raise absolute DISCOUNT from 0\.4 to 0\.8 \[clear: σ 0, ahead of [0-9a-f]{7} 0\.986620\]$/);
     const crash = fields.find((f) => f[3] === "crash")!;
     expect(crash.slice(1, 3)).toEqual(["0.000000", "0.0"]);
     // the branch holds the kept commits (and the crash its fix was built on), on top of the example's commit
@@ -51,9 +53,9 @@ describe("autoresearch-mcp demo (the scripted agent over stdio)", () => {
     expect(log.slice(0, -1).reverse()).toEqual(onBranch);
     expect(git(dir, "status", "--porcelain")).toBe("");
     expect(git(dir, "ls-files")).not.toMatch(/results\.tsv|run\.log/);
-    // the best is the best commit's mean (here equal to its runs)
+    // the best is the best commit's mean: one run, kept clearly ahead at σ 0
     const values = fields.filter((f) => f[3] === "keep").map((f) => Number(f[1]));
-    expect(stdout).toContain(`val_bpb ${Math.min(...values).toFixed(6)}, mean of 2 runs ± 0.000000; σ 0.000000`);
+    expect(stdout).toContain(`val_bpb ${Math.min(...values).toFixed(6)}, mean of 1 run ± 0.000000; σ 0.000000`);
     // every run is on record beside results.tsv, with the code it ran
     const runs = fs.readFileSync(path.join(dir, ".git", "autoresearch", "runs.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(runs.map((r) => r.line)).toEqual(fields.map((_, i) => i + 2));
@@ -61,7 +63,7 @@ describe("autoresearch-mcp demo (the scripted agent over stdio)", () => {
     expect(runs[1].key).toBe(runs[0].key);
     expect(runs[2].key).not.toBe(runs[0].key);
     // the report says the best as a mean with its standard error
-    expect(fs.readFileSync(path.join(dir, "report.md"), "utf8")).toMatch(/## Noise[\s\S]*- Best: `[0-9a-f]{7}`, val_bpb 0\.905277 ± 0\.000000 \(mean of 2 runs/);
+    expect(fs.readFileSync(path.join(dir, "report.md"), "utf8")).toMatch(/## Noise[\s\S]*- Best: `[0-9a-f]{7}`, val_bpb 0\.905277 ± 0\.000000 \(mean of 1 run /);
     expect(fs.readFileSync(path.join(dir, "progress.svg"), "utf8")).toContain('<text class="noise"');
   });
 

@@ -110,7 +110,7 @@ export function renderMarkdown(rows: ResultRow[], info: ReportInfo): string {
 /** The noise-aware rule's view: the best as a mean with its standard error, σ, and how much to trust the keeps. */
 function noiseSection(z: NoiseSummary, m: string, goal: Goal): string[] {
   const out = ["## Noise", ""];
-  out.push(`Each commit is judged by the mean of its runs; every new keep was run again, and a keep whose mean fell behind was revoked.`, "");
+  out.push(`Each commit is judged by the mean of its runs; every new keep was run again unless it was clearly ahead (clearLead standard errors), and a keep whose mean fell behind was revoked.`, "");
   out.push(`- σ of one run: ${z.sigma !== null ? fmt(z.sigma) : "not measured (no code ran twice)"}${z.df ? ` (pooled over ${z.df} degree${z.df === 1 ? "" : "s"} of freedom)` : ""}`);
   if (z.best) out.push(`- Best: ${mdCommit(z.best.commit)}, ${m} ${fmt(z.best.mean)}${z.best.stderr !== null ? ` ± ${fmt(z.best.stderr)}` : ""} (mean of ${z.best.n} run${z.best.n === 1 ? "" : "s"} ± σ/√n): ${md(z.best.first.description)}`);
   if (z.baseline && z.best) out.push(`- Baseline: ${m} ${fmt(z.baseline.mean)} (mean of ${z.baseline.n}); improvement ${fmt(Math.abs(improvement(z.baseline.mean, z.best.mean, goal)))}`);

@@ -11,7 +11,9 @@ import { asLogged, better, CRASHES_PER_IDEA, type Goal, type Proposal, type RunL
  * - the best is the kept commit with the best mean, not the luckiest single run;
  * - a run that beats the best is kept and then **measured once more** (`confirmRuns`); a repeat may
  *   move the mean either way, and a kept commit whose mean falls behind the best of the others is
- *   **revoked** (logged as a discard; the branch goes back).
+ *   **revoked** (logged as a discard; the branch goes back);
+ * - a keep ahead by `clearLead` standard errors or more is not measured again: one more run would
+ *   almost never take it back (bench/noise-model.mjs), and the run is worth more as the next idea.
  *
  * With `noise: false` the strict rule of policy.ts decides alone (a run is kept iff it is strictly
  * better than the best kept single run).
@@ -22,7 +24,15 @@ export interface NoiseSettings {
   baselineRuns: number;
   /** extra runs of each new keep before the next experiment */
   confirmRuns: number;
+  /** a new keep ahead of the best by this many standard errors of the difference needs no confirmation (false: every keep is confirmed) */
+  clearLead: number | false;
 }
+
+/**
+ * σ must rest on this many degrees of freedom before a lead counts as clear: the baseline's one
+ * pair alone gives σ under a tenth of the truth in about one night of twelve.
+ */
+export const CLEAR_LEAD_MIN_DF = 2;
 
 /** One row of results.tsv with what the run log adds: which code ran and whether it measured anything. */
 export interface MeasuredRow {
@@ -144,19 +154,50 @@ export function stallOfMeasured(rows: readonly MeasuredRow[]): number {
   return rows.length;
 }
 
-/** How many runs a commit needs before the next experiment: the baseline's, or a keep's confirmation. */
-export function runsWanted(isBase: boolean, kept: boolean, settings: NoiseSettings): number {
+/**
+ * How far a mean is ahead of another, in standard errors of the difference σ·√(1/n + 1/n′):
+ * positive when better whatever the goal; ±Infinity at σ = 0; null while σ is unmeasured or
+ * rests on fewer than `minDf` degrees of freedom.
+ */
+export function leadInSe(a: { mean: number; n: number }, b: { mean: number; n: number }, sigma: Sigma, goal: Goal, minDf = 1): number | null {
+  if (sigma.sigma === null || sigma.df < minDf) return null;
+  const gain = goal === "min" ? asLogged(b.mean) - asLogged(a.mean) : asLogged(a.mean) - asLogged(b.mean);
+  if (sigma.sigma === 0) return gain === 0 ? 0 : gain > 0 ? Infinity : -Infinity;
+  return gain / (sigma.sigma * Math.sqrt(1 / a.n + 1 / b.n));
+}
+
+/**
+ * A kept commit's lead when it was kept: its mean on the row that kept it against the best of the
+ * kept others before that row, in standard errors (σ as pooled then). Null when nothing to compare.
+ */
+export function leadWhenKept(rows: readonly MeasuredRow[], commit: string, key: string, goal: Goal): number | null {
+  const at = rows.findIndex((m) => m.row.commit === commit && m.row.status === "keep");
+  if (at < 0) return null;
+  const other = bestMean(keptCommits(rows.slice(0, at)), goal, key);
+  const upTo = seriesOf(rows.slice(0, at + 1));
+  const own = upTo.get(key);
+  if (!other || !own) return null;
+  return leadInSe(own, other, pooledSigma(upTo.values()), goal, CLEAR_LEAD_MIN_DF);
+}
+
+/** A keep this far ahead needs no confirmation (see NoiseSettings.clearLead). */
+export const isClearLead = (lead: number | null, settings: NoiseSettings): boolean => settings.clearLead !== false && lead !== null && lead >= settings.clearLead;
+
+/** How many runs a commit needs before the next experiment: the baseline's, or a keep's confirmation unless its lead was clear. */
+export function runsWanted(isBase: boolean, kept: boolean, settings: NoiseSettings, clear = false): number {
   if (isBase) return settings.baselineRuns;
-  return kept ? 1 + settings.confirmRuns : 1;
+  return kept && !clear ? 1 + settings.confirmRuns : 1;
 }
 
 /** A repeat the server asks for before anything else: the baseline's, or a new keep's confirmation. */
-export function repeatDue(rows: readonly MeasuredRow[], head: { commit: string; key: string; isBase: boolean }, settings: NoiseSettings): { n: number; wanted: number } | null {
+export function repeatDue(rows: readonly MeasuredRow[], head: { commit: string; key: string; isBase: boolean }, settings: NoiseSettings, goal: Goal): { n: number; wanted: number } | null {
   const standing = standingOf(rows, head.commit);
   if (!standing) return null;
   if (!head.isBase && standing.row.status !== "keep") return null;
   const n = seriesOf(rows).get(head.key)?.n ?? 0;
-  const wanted = runsWanted(head.isBase, standing.row.status === "keep", settings);
+  const kept = standing.row.status === "keep";
+  const clear = !head.isBase && kept && n === 1 && isClearLead(leadWhenKept(rows, head.commit, head.key, goal), settings);
+  const wanted = runsWanted(head.isBase, kept, settings, clear);
   // Repeats that failed are not asked for forever: after CRASHES_PER_IDEA the night goes on without them.
   const failed = rows.filter((m) => m.key === head.key && m.value === null && m.row.commit === head.commit).length;
   return n < wanted && standing.row.status !== "crash" && !(standing.row.status === "keep" && failed >= CRASHES_PER_IDEA) ? { n, wanted } : null;
@@ -183,6 +224,10 @@ export interface Decision extends Proposal {
   due: { n: number; wanted: number } | null;
   /** a discard within one standard error of the best: a repeat may decide it */
   closeCall: boolean;
+  /** how far this code's mean is ahead of `against`, in standard errors (negative: behind; null while σ is unmeasured) */
+  lead: number | null;
+  /** a new keep clearly ahead (clearLead): kept on one run, no confirmation */
+  clear: boolean;
   /** what the row's description gets, in brackets (null for a plain first run) */
   note: string | null;
 }
@@ -215,11 +260,12 @@ export function decide(d: DecisionInput): Decision {
   const series = withThis.get(d.key) ?? null;
   const { sigma } = pooledSigma(withThis.values());
   // What the state machine will ask next once this run's row is written (one definition: repeatDue).
-  const dueAfter = (status: Status, revoked: boolean) => repeatDue([...d.rows, thisRun(status, revoked)], { commit: d.commit, key: d.key, isBase: d.isBase }, d.settings);
+  const dueAfter = (status: Status, revoked: boolean) => repeatDue([...d.rows, thisRun(status, revoked)], { commit: d.commit, key: d.key, isBase: d.isBase }, d.settings, goal);
   const kept = keptCommits(d.rows);
   const other = bestMean(kept, goal, d.key);
   const against = other ? { commit: other.commit, mean: other.mean, n: other.n } : null;
-  const base = { kind, sigma, against, mean: series?.mean ?? null, n: series?.n ?? 0, closeCall: false, wasKept };
+  const lead = series && other ? leadInSe(series, other, pooledSigma(withThis.values()), goal) : null;
+  const base = { kind, sigma, against, mean: series?.mean ?? null, n: series?.n ?? 0, closeCall: false, wasKept, lead, clear: false };
   // Crash, timeout and memory limits are judged as the strict rule judges them (one definition).
   const strict = propose(o, d.rows.map((m) => m.row), goal, d.limits);
   if (strict.status === "crash" || o.timedOut) {
@@ -236,14 +282,16 @@ export function decide(d: DecisionInput): Decision {
   if (d.isBase || !other)
     return { ...base, status: "keep", reason: null, revoked: false, due: dueAfter("keep", false), note: n > 1 ? `[run ${n}: ${stats}${sigma !== null ? `, σ ${fmt(sigma)}` : ""}]` : null };
   if (better(asLogged(mean), asLogged(other.mean), goal)) {
-    const note = n > 1 ? `[run ${n}: ${stats}, ahead of ${other.commit} ${fmt(other.mean)}]` : null;
-    return { ...base, status: "keep", reason: null, revoked: false, due: dueAfter("keep", false), note };
+    const due = dueAfter("keep", false);
+    // A first keep that needs no confirmation says why it has one run (the lead, in standard errors).
+    const clear = kind === "candidate" && !due && d.settings.confirmRuns > 0 && isClearLead(lead, d.settings);
+    const note = n > 1 ? `[run ${n}: ${stats}, ahead of ${other.commit} ${fmt(other.mean)}]` : clear ? `[clear: ${Number.isFinite(lead) ? `${lead!.toFixed(1)} standard errors` : "σ 0,"} ahead of ${other.commit} ${fmt(other.mean)}]` : null;
+    return { ...base, status: "keep", reason: null, revoked: false, due, note, clear };
   }
   const equal = asLogged(mean) === asLogged(other.mean);
   const reason = `${stats} is ${equal ? "level with" : "behind"} the best, ${other.commit} at ${fmt(other.mean)} (${other.n} runs)`;
   if (wasKept && !d.isBase) return { ...base, status: "discard", reason: `revoked: ${reason}`, revoked: true, due: null, note: `[revoked: ${stats} ${equal ? "level with" : "behind"} ${other.commit} ${fmt(other.mean)}]` };
-  const se = sigma !== null && sigma > 0 ? sigma * Math.sqrt(1 / n + 1 / other.n) : null;
-  const closeCall = se !== null && Math.abs(mean - other.mean) < CLOSE_CALL_SE * se;
+  const closeCall = sigma !== null && sigma > 0 && lead !== null && Math.abs(lead) < CLOSE_CALL_SE;
   return { ...base, status: "discard", reason: n > 1 ? reason : null, revoked: false, due: null, closeCall, note: n > 1 ? `[run ${n}: ${stats}]` : null };
 }
 

@@ -102,6 +102,8 @@ export interface LoggedFacts {
     revoked: boolean;
     resetTo: string | null;
     closeCall: boolean;
+    /** a new keep clearly ahead: no confirmation (its lead in standard errors, Infinity at σ 0) */
+    clear?: { lead: number } | null;
     reason: string | null;
     /** which run of the commit this was (a confirmation or repeat that held says so) */
     kind?: string;
@@ -130,6 +132,8 @@ export function nextAfterLog(f: LoggedFacts): string {
     return `${z.kind === "confirmation" ? "Confirmed" : "Still kept"}: the mean of ${z.n} runs, ${z.mean.toFixed(6)}, is ahead of the best of the others. Next idea: apply_patch.`;
   if (z?.closeCall && f.status === "discard")
     return `Not kept, but a close call (within one standard error of the best): run_training {"repeat":true} measures it again and the mean decides; otherwise reset_to_best and try a different idea.`;
+  if (z?.clear && f.status === "keep")
+    return `Kept, clearly ahead (${Number.isFinite(z.clear.lead) ? `${z.clear.lead.toFixed(1)} standard errors` : "σ is 0"}): no confirmation run is needed. Next idea: apply_patch.`;
   const next =
     f.status === "keep"
       ? "Kept: the branch advances. Next idea: apply_patch."

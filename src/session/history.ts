@@ -100,7 +100,7 @@ export async function readHead(ws: Workspace, info: SessionInfo, ledger: Ledger,
   if (settings && measured) {
     key = await ledger.keys.at(head, short);
     const isBase = head === info.base;
-    const due = repeatDue(measured, { commit: short, key, isBase }, settings);
+    const due = repeatDue(measured, { commit: short, key, isBase }, settings, ws.config.metric.goal);
     // Repeats already queued or running count: HEAD is free for the next idea meanwhile.
     const coming = ledger.inFlight().filter((c) => c === head).length;
     facts.repeatDue = due && due.n + coming < due.wanted ? { ...due, baseline: isBase } : null;

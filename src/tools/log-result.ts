@@ -39,6 +39,8 @@ export const logResultTool = defineTool({
         revoked: z.boolean(),
         resetTo: z.string().nullable(),
         closeCall: z.boolean(),
+        lead: z.number().nullable().describe("standard errors ahead of `against` (negative: behind); null while σ is unmeasured or 0"),
+        clear: z.boolean().describe("kept on one run: clearly ahead (clearLead), no confirmation"),
       })
       .optional()
       .describe("The noise-aware rule's view: the mean of this code's runs, σ, the best it was compared with, a revocation and where the branch went."),

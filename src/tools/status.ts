@@ -28,7 +28,7 @@ export const statusTool = defineTool({
     keepRate: z.number().nullable(),
     noise: z
       .object({
-        settings: z.object({ baselineRuns: z.number(), confirmRuns: z.number() }).describe("the rule's repeats (autoresearch.json noise)"),
+        settings: z.object({ baselineRuns: z.number(), confirmRuns: z.number(), clearLead: z.union([z.number(), z.literal(false)]) }).describe("the rule's repeats (autoresearch.json noise)"),
         sigma: z.number().nullable().describe("one run's standard deviation, pooled over every code that ran twice or more"),
         df: z.number(),
         experiments: z.number(),

@@ -3,6 +3,8 @@ import {
   bestMean,
   decide,
   keptCommits,
+  leadInSe,
+  leadWhenKept,
   noiseOverrideAllowed,
   normalCdf,
   pooledSigma,
@@ -13,6 +15,7 @@ import {
   summarizeNoise,
   type DecisionInput,
   type MeasuredRow,
+  type NoiseSettings,
 } from "../../src/rules/noise.js";
 import type { RunOutcome } from "../../src/rules/outcome.js";
 
@@ -32,7 +35,7 @@ const r = (commit: string, key: string, value: number | null, status: string, de
 const ok = (value: number, memoryGb = 1): RunOutcome => ({ value, memoryGb, crashed: false, timedOut: false, reason: null });
 const crash: RunOutcome = { value: null, memoryGb: null, crashed: true, timedOut: false, reason: "RuntimeError: boom" };
 const timeout: RunOutcome = { value: null, memoryGb: null, crashed: false, timedOut: true, reason: "killed at the hard limit" };
-const SETTINGS = { baselineRuns: 2, confirmRuns: 1 };
+const SETTINGS: NoiseSettings = { baselineRuns: 2, confirmRuns: 1, clearLead: 3 };
 
 // A session after its two baseline runs (σ from them: 0.0002·√2/… see below) and one confirmed keep.
 const BASE = [r("base000", "K0", 1.0, "keep", "baseline"), r("base000", "K0", 1.0004, "keep", "baseline [run 2]")];
@@ -123,20 +126,64 @@ describe("repeatDue", () => {
     { name: "a discard", rows: [...BASE, r("aaaaaaa", "KA", 1.01, "discard")], head: { commit: "aaaaaaa", key: "KA", isBase: false }, due: null },
     { name: "a commit with no rows", rows: BASE, head: { commit: "ccccccc", key: "KC", isBase: false }, due: null },
   ])("$name → $due", ({ rows, head, due }) => {
-    expect(repeatDue(rows, head, SETTINGS)).toEqual(due);
+    expect(repeatDue(rows, head, SETTINGS, "min")).toEqual(due);
   });
 
   it("confirmRuns 0: a keep needs no repeat; baselineRuns 1: nor does the baseline", () => {
-    expect(repeatDue([...BASE, r("aaaaaaa", "KA", 0.99, "keep")], { commit: "aaaaaaa", key: "KA", isBase: false }, { baselineRuns: 2, confirmRuns: 0 })).toBeNull();
-    expect(repeatDue(BASE.slice(0, 1), { commit: "base000", key: "K0", isBase: true }, { baselineRuns: 1, confirmRuns: 1 })).toBeNull();
+    expect(repeatDue([...BASE, r("aaaaaaa", "KA", 0.99, "keep")], { commit: "aaaaaaa", key: "KA", isBase: false }, { ...SETTINGS, confirmRuns: 0 }, "min")).toBeNull();
+    expect(repeatDue(BASE.slice(0, 1), { commit: "base000", key: "K0", isBase: true }, { ...SETTINGS, baselineRuns: 1 }, "min")).toBeNull();
+  });
+
+  // After KEPT_A σ = 0.000283 on 2 degrees of freedom; a one-run keep against A (2 runs) has a
+  // standard error of the difference of σ·√(1 + 1/2) = 0.000346.
+  const C = { commit: "ccccccc", key: "KC", isBase: false };
+  it.each<{ name: string; rows: MeasuredRow[]; settings?: Partial<NoiseSettings>; goal?: "min" | "max"; due: { n: number; wanted: number } | null }>([
+    { name: "a keep 3.5 standard errors ahead when kept: clear, no confirmation", rows: [...KEPT_A, r("ccccccc", "KC", 0.989, "keep")], due: null },
+    { name: "a keep 1.2 standard errors ahead: confirmed", rows: [...KEPT_A, r("ccccccc", "KC", 0.9898, "keep")], due: { n: 1, wanted: 2 } },
+    { name: "clearLead false: every keep is confirmed", rows: [...KEPT_A, r("ccccccc", "KC", 0.989, "keep")], settings: { clearLead: false }, due: { n: 1, wanted: 2 } },
+    { name: "clearLead 4: 3.5 is not enough", rows: [...KEPT_A, r("ccccccc", "KC", 0.989, "keep")], settings: { clearLead: 4 }, due: { n: 1, wanted: 2 } },
+    { name: "σ on the baseline's pair alone (1 degree of freedom): even 58 standard errors are confirmed", rows: [...BASE, r("ccccccc", "KC", 0.98, "keep")], due: { n: 1, wanted: 2 } },
+    { name: "σ 0 on 2 degrees of freedom (runs repeat exactly): any lead is clear", rows: [r("b", "K0", 1, "keep"), r("b", "K0", 1, "keep"), r("a", "KA", 0.99, "keep"), r("a", "KA", 0.99, "keep"), r("ccccccc", "KC", 0.989999, "keep")], due: null },
+    { name: "the lead is the one when kept: later rows do not change it", rows: [...KEPT_A, r("ccccccc", "KC", 0.989, "keep"), r("base000", "K0", 1.5, "keep")], due: null },
+    { name: "goal max: a keep far above is clear", rows: [r("b", "K0", 1, "keep"), r("b", "K0", 1.0004, "keep"), r("a", "KA", 1.01, "keep"), r("a", "KA", 1.0104, "keep"), r("ccccccc", "KC", 1.02, "keep")], goal: "max", due: null },
+  ])("$name → $due", ({ rows, settings, goal, due }) => {
+    expect(repeatDue(rows, C, { ...SETTINGS, ...settings }, goal ?? "min")).toEqual(due);
+  });
+});
+
+describe("leads in standard errors", () => {
+  const sig = (sigma: number | null, df: number) => ({ sigma, df });
+  it.each<{ name: string; a: number; b: number; sigma: { sigma: number | null; df: number }; goal: "min" | "max"; minDf?: number; lead: number | null }>([
+    { name: "ahead by one standard error", a: 0.999, b: 1.0, sigma: sig(0.001 / Math.SQRT2, 3), goal: "min", lead: 1 },
+    { name: "behind: negative", a: 1.001, b: 1.0, sigma: sig(0.001 / Math.SQRT2, 3), goal: "min", lead: -1 },
+    { name: "goal max: higher is ahead", a: 1.001, b: 1.0, sigma: sig(0.001 / Math.SQRT2, 3), goal: "max", lead: 1 },
+    { name: "σ unmeasured", a: 0.9, b: 1.0, sigma: sig(null, 0), goal: "min", lead: null },
+    { name: "too few degrees of freedom", a: 0.9, b: 1.0, sigma: sig(0.001, 1), goal: "min", minDf: 2, lead: null },
+    { name: "σ 0, ahead", a: 0.999999, b: 1.0, sigma: sig(0, 2), goal: "min", lead: Infinity },
+    { name: "σ 0, level", a: 1.0, b: 1.0000001, sigma: sig(0, 2), goal: "min", lead: 0 },
+  ])("$name → $lead", ({ a, b, sigma, goal, minDf, lead }) => {
+    const got = leadInSe({ mean: a, n: 1 }, { mean: b, n: 1 }, sigma, goal, minDf);
+    if (lead === null || !Number.isFinite(lead)) expect(got).toBe(lead);
+    else expect(got!).toBeCloseTo(lead, 6);
+  });
+
+  it("leadWhenKept compares the keeping row with the best of the others before it, σ as pooled then", () => {
+    const rows = [...KEPT_A, r("ccccccc", "KC", 0.989, "keep"), r("ccccccc", "KC", 0.991, "keep")];
+    expect(leadWhenKept(rows, "ccccccc", "KC", "min")!).toBeCloseTo(0.0012 / ((0.0004 / Math.SQRT2) * Math.sqrt(1.5)), 6);
+    expect(leadWhenKept(rows, "ddddddd", "KD", "min")).toBeNull();
+    expect(leadWhenKept(BASE, "base000", "K0", "min")).toBeNull();
   });
 });
 
 describe("decide: every kind of run", () => {
-  it.each<{ name: string; d: Partial<DecisionInput>; status: string; kind: string; revoked?: boolean; due?: { n: number; wanted: number } | null; closeCall?: boolean; note?: RegExp | null }>([
+  it.each<{ name: string; d: Partial<DecisionInput>; status: string; kind: string; revoked?: boolean; due?: { n: number; wanted: number } | null; closeCall?: boolean; clear?: boolean; note?: RegExp | null }>([
     { name: "the baseline's first run", d: { commit: "base000", key: "K0", isBase: true, rows: [], outcome: ok(1) }, status: "keep", kind: "baseline", due: { n: 1, wanted: 2 }, note: null },
     { name: "the baseline's second run", d: { commit: "base000", key: "K0", isBase: true, rows: BASE.slice(0, 1), outcome: ok(1.0004) }, status: "keep", kind: "baseline", due: null, note: /^\[run 2: mean 1\.000200 of 2 runs, σ 0\.000283\]$/ },
-    { name: "a candidate whose run beats the best mean", d: { outcome: ok(0.989) }, status: "keep", kind: "candidate", due: { n: 1, wanted: 2 }, note: null },
+    { name: "a candidate just ahead of the best mean: kept, confirmation due", d: { outcome: ok(0.9898) }, status: "keep", kind: "candidate", due: { n: 1, wanted: 2 }, clear: false, note: null },
+    { name: "a candidate 3.5 standard errors ahead: kept, clear, no confirmation", d: { outcome: ok(0.989) }, status: "keep", kind: "candidate", due: null, clear: true, note: /^\[clear: 3\.5 standard errors ahead of aaaaaaa 0\.990200\]$/ },
+    { name: "clearLead false: the same run waits for its confirmation", d: { outcome: ok(0.989), settings: { ...SETTINGS, clearLead: false } }, status: "keep", kind: "candidate", due: { n: 1, wanted: 2 }, clear: false, note: null },
+    { name: "confirmRuns 0: no confirmation, and no 'clear' note either", d: { outcome: ok(0.989), settings: { ...SETTINGS, confirmRuns: 0 } }, status: "keep", kind: "candidate", due: null, clear: false, note: null },
+    { name: "at σ 0 any lead is clear", d: { rows: [r("b", "K0", 1, "keep"), r("b", "K0", 1, "keep"), r("aaaaaaa", "KA", 0.99, "keep"), r("aaaaaaa", "KA", 0.99, "keep")], outcome: ok(0.989999) }, status: "keep", kind: "candidate", due: null, clear: true, note: /^\[clear: σ 0, ahead of aaaaaaa 0\.990000\]$/ },
     { name: "a candidate level with the best mean", d: { outcome: ok(0.9902) }, status: "discard", kind: "candidate", closeCall: true },
     { name: "a candidate behind by less than one standard error: a close call", d: { outcome: ok(0.9905) }, status: "discard", kind: "candidate", closeCall: true },
     { name: "a candidate far behind", d: { outcome: ok(1.01) }, status: "discard", kind: "candidate", closeCall: false },
@@ -154,8 +201,9 @@ describe("decide: every kind of run", () => {
     { name: "goal max: a lower run is behind", d: { goal: "max", outcome: ok(0.5) }, status: "discard", kind: "candidate" },
     { name: "the baseline's repeat crashes: not counted, asked again", d: { commit: "base000", key: "K0", isBase: true, rows: BASE.slice(0, 1), outcome: crash }, status: "crash", kind: "baseline", revoked: false, due: { n: 1, wanted: 2 }, note: /^\[baseline repeat crashed: not counted\]$/ },
     { name: "the baseline's repeat fails a second time: no more asking", d: { commit: "base000", key: "K0", isBase: true, rows: [...BASE.slice(0, 1), r("base000", "K0", null, "crash")], outcome: timeout }, status: "discard", kind: "baseline", revoked: false, due: null },
-  ])("$name → $status ($kind)", ({ d, status, kind, revoked, due, closeCall, note }) => {
+  ])("$name → $status ($kind)", ({ d, status, kind, revoked, due, closeCall, clear, note }) => {
     const got = decide(input(d));
+    if (clear !== undefined) expect(got.clear).toBe(clear);
     expect(got.status).toBe(status);
     expect(got.kind).toBe(kind);
     if (revoked !== undefined) expect(got.revoked).toBe(revoked);

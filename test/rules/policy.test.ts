@@ -265,6 +265,8 @@ describe("nextAfterLog", () => {
     { name: "noise: a plain discard is a discard", facts: f({ status: "discard", noise: Z }), says: /^Not kept: call reset_to_best/, widen: false },
     { name: "noise: a new keep with no confirmation wanted goes on", facts: f({ status: "keep", stall: 0, noise: Z }), says: /^Kept: .*apply_patch/, widen: false },
     { name: "noise: the baseline's repeat says it is measured", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "baseline", mean: 1.0002, n: 2, sigma: 0.000283 } }), says: /^Baseline measured: mean 1\.000200 of 2 runs, σ 0\.000283\. Next idea: apply_patch\.$/, not: /advances/, widen: false },
+    { name: "noise: a clear keep says why no confirmation runs", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "candidate", clear: { lead: 4.26 } } }), says: /^Kept, clearly ahead \(4\.3 standard errors\): no confirmation run is needed\. Next idea: apply_patch\.$/, widen: false },
+    { name: "noise: a clear keep at σ 0", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "candidate", clear: { lead: Infinity } } }), says: /^Kept, clearly ahead \(σ is 0\)/, widen: false },
     { name: "noise: a confirmation that held says so", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "confirmation", mean: 0.95, n: 2 } }), says: /^Confirmed: the mean of 2 runs, 0\.950000, is ahead .*Next idea: apply_patch/, widen: false },
     { name: "noise: a repeat of the best that held says so", facts: f({ status: "keep", stall: 0, noise: { ...Z, kind: "repeat", mean: 0.95, n: 3 } }), says: /^Still kept: the mean of 3 runs/, not: /advances/, widen: false },
   ])("$name", ({ facts, says, not, widen }) => {

@@ -76,7 +76,7 @@ async function candidate(c: C, old: string, neu: string, description: string) {
 describe("the noise-aware rule, end to end", () => {
   // LR 0.04 → 1.000 (0.9 + 0.1); 0.045 → 0.950; 0.048 → 0.920; the queue adds each run's noise.
   it("measures σ on the baseline, confirms a keep, revokes a lucky one and puts the branch back", { timeout: 4 * CALL_MS }, async () => {
-    const { ws, c } = await noisySession([0.0002, -0.0002, 0.0001, -0.0001, -0.02, 0.004]);
+    const { ws, c } = await noisySession([0.0002, -0.0002, 0.0001, -0.0001, -0.0104, 0, 0]);
     const base = headShort(ws);
 
     const b1 = await runAndLog(c, "baseline");
@@ -101,14 +101,17 @@ describe("the noise-aware rule, end to end", () => {
     expect(a2.logged.row.status).toBe("keep");
     const kept = headShort(ws);
 
-    // a lucky draw (-0.02 on a change that is truly worse, LR 0.044 → 0.960) is kept, then its repeat revokes it
+    // a lucky draw (-0.0104 on a change that is truly worse, LR 0.044 → 0.960) is kept 1.5 standard
+    // errors ahead (σ 0.000224 pooled on 2 degrees of freedom), not clearly: its repeat revokes it
     const l1 = await candidate(c, "LR = 0.045", "LR = 0.044", "LR 0.044");
     expect(l1.logged.row.status).toBe("keep");
+    expect(l1.logged).toMatchObject({ due: "run_training", decision: { kind: "candidate", clear: false } });
+    expect(l1.logged.decision.lead).toBeCloseTo(0.0004 / (Math.sqrt(0.00000005) * Math.sqrt(1.5)), 1);
     const lucky = headShort(ws);
     const l2 = await runAndLog(c, "LR 0.044");
     expect(l2.logged.row.status).toBe("discard");
     expect(l2.logged.decision).toMatchObject({ kind: "confirmation", revoked: true, resetTo: kept });
-    expect(l2.logged.row.description).toMatch(/^LR 0\.044 \[revoked: mean 0\.952000 of 2 runs behind [0-9a-f]{7} 0\.950000\]$/);
+    expect(l2.logged.row.description).toMatch(/^LR 0\.044 \[revoked: mean 0\.954800 of 2 runs behind [0-9a-f]{7} 0\.950000\]$/);
     expect(l2.logged.next).toMatch(/^Revoked: .*The branch went back to [0-9a-f]{7}\. Next idea: apply_patch/);
     // the server moved the branch itself; the revoked commit stays reachable for git show
     expect(headShort(ws)).toBe(kept);
@@ -119,7 +122,7 @@ describe("the noise-aware rule, end to end", () => {
     expect(st.best).toMatchObject({ commit: kept, n: 2, description: "LR 0.045" });
     expect(st.best.metric).toBeCloseTo(0.95, 6);
     expect(st.best.stderr).toBeGreaterThan(0);
-    expect(st.noise).toMatchObject({ settings: { baselineRuns: 2, confirmRuns: 1 }, experiments: 2, kept: 1, revoked: 1 });
+    expect(st.noise).toMatchObject({ settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 }, experiments: 2, kept: 1, revoked: 1 });
     expect(st.keepRate).toBe(0.5);
     expect(st.trajectory.map((t: { commit: string }) => t.commit)).toEqual([base, kept]);
     expect(text(await call(c, "status"))).toMatch(/Best val_bpb 0\.950000 ± 0\.\d{6} \(mean of 2 runs\)/);
@@ -132,6 +135,16 @@ describe("the noise-aware rule, end to end", () => {
     expect(log[0].key).toBe(log[1].key);
     expect(log[2].key).not.toBe(log[0].key);
     for (const e of log) expect(e.durationSeconds).toBeGreaterThan(0);
+
+    // a real gain far beyond the noise (LR 0.048 → 0.920, 5.8 standard errors ahead with the revoked
+    // pair in σ): kept on its one run, no confirmation, the next idea may start at once
+    const k1 = await candidate(c, "LR = 0.045", "LR = 0.048", "LR 0.048");
+    expect(k1.logged).toMatchObject({ newBest: true, due: null, decision: { kind: "candidate", n: 1, clear: true, against: { commit: kept } } });
+    expect(k1.logged.decision.lead).toBeGreaterThan(3);
+    expect(k1.logged.next).toMatch(/^Kept, clearly ahead \(\d+\.\d standard errors\): no confirmation run is needed\. Next idea: apply_patch\.$/);
+    expect(k1.logged.row.description).toMatch(/^LR 0\.048 \[clear: \d+\.\d standard errors ahead of [0-9a-f]{7} 0\.950000\]$/);
+    expect((await ok(c, "status")).best).toMatchObject({ commit: headShort(ws), n: 1 });
+    await ok(c, "apply_patch", { edits: [{ old: "LR = 0.048", new: "LR = 0.049" }] });
   });
 
   it("a discard run again by accident is refused with its earlier result; a deliberate repeat counts toward its mean", { timeout: 4 * CALL_MS }, async () => {
