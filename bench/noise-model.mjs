@@ -1,59 +1,144 @@
-// bench/noise-model.mjs: keep-rule variants in a pure model, in seconds (no server; bench/noise.mjs
-// drives the real one). A night: the baseline's true value is 1; each candidate is built on the
-// best and its truth is the best's truth + N(MU, SD) (most ideas are tiny or slightly worse, as
-// in karpathy's night); each run measures truth + N(0, σ). Every rule gets the same number of
-// runs (RUNS). Reported per σ and rule: keeps in the final chain, false keeps (a kept step truly
-// no better than the one before it), the final best's true value (± its standard error over the
-// nights) and the optimism of the value shown for it (its mean minus its truth), in σ.
-//   MU=0.0002 SD=0.0004 RUNS=80 NIGHTS=2000 node bench/noise-model.mjs
-let seed = 1;
-const rnd = () => { seed = (seed * 1664525 + 1013904223) % 4294967296; return seed / 4294967296; };
-const gauss = () => { let u = 0; while (!u) u = rnd(); const v = rnd(); return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v); };
-const MU = Number(process.env.MU ?? 0.0002), SD = Number(process.env.SD ?? 0.0006), RUNS = Number(process.env.RUNS ?? 60), NIGHTS = Number(process.env.NIGHTS ?? 1000);
-const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
-function pooled(series) { let ss = 0, df = 0; for (const s of series) { if (s.length < 2) continue; const m = mean(s); for (const v of s) ss += (v - m) ** 2; df += s.length - 1; } return df ? Math.sqrt(ss / df) : null; }
-function night(sigma, v) {
-  const truth = [1.0]; const runs = [[]]; let used = 0;
-  const run = (i) => { runs[i].push(truth[i] + sigma * gauss()); used++; };
-  for (let b = 0; b < v.baseRuns && used < RUNS; b++) run(0);
-  const lineage = [0];
-  while (used < RUNS) {
-    const best = lineage[lineage.length - 1];
-    const c = truth.length; truth.push(truth[best] + MU + SD * gauss()); runs.push([]);
-    run(c);
-    const s = pooled(runs) ?? 0;
-    const mb = mean(runs[best]); const nb = runs[best].length;
-    const v1 = runs[c][0];
-    if (!(v1 < mb - v.z0 * s * Math.sqrt(1 + 1 / nb))) continue; // not kept
-    const clear = v1 < mb - v.z1 * s * Math.sqrt(1 + 1 / nb);
-    if (!clear) {
-      let k = 0;
-      while (k < v.confirm && used < RUNS) { run(c); k++; }
-      let s2 = pooled(runs) ?? 0;
-      let mc = mean(runs[c]); let nc = runs[c].length;
-      while (v.adapt && nc < v.adapt && used < RUNS && Math.abs(mc - mb) < v.adaptZ * s2 * Math.sqrt(1 / nc + 1 / nb)) { run(c); s2 = pooled(runs) ?? 0; mc = mean(runs[c]); nc = runs[c].length; }
-      if (!(mc < mb - v.z2 * s2 * Math.sqrt(1 / nc + 1 / nb))) continue; // revoked
-    }
-    lineage.push(c);
-  }
-  const best = lineage[lineage.length - 1];
-  let fk = 0; for (let i = 1; i < lineage.length; i++) if (truth[lineage[i]] >= truth[lineage[i - 1]]) fk++;
-  return { keeps: lineage.length - 1, fk, finalTrue: truth[best], optimism: mean(runs[best]) - truth[best] };
+#!/usr/bin/env node
+// `node bench/noise-model.mjs` (after `npm run build`): keep rules in a pure model of the noise
+// bench's night, thousands of nights in seconds. The problem and the agent are bench/noise.mjs's
+// (bench/noise-problem.mjs: the same knobs, truth, ideas and seeds); the decisions are the
+// server's own pure rules from dist/ (rules/noise.js `decide`, rules/policy.js `propose`); only
+// git, processes and MCP are left out, which bench/noise.mjs drives for real. Every variant gets
+// the same number of runs; strict is the baseline of every comparison, night by night.
+//
+//   --nights N   nights per σ and variant (default 400)
+//   --runs N     runs per night (default 40)
+//   --sigmas a,b (default 0,0.0003,0.001)
+//
+// Variants marked "not built" answer what-if questions with the built decide(): free
+// confirmations (an upper bound: what the rule's decisions are worth when repeats cost nothing),
+// and the last runs of a night spent re-measuring the best.
+import { parseArgs } from "node:util";
+import { bestMean, decide, keptCommits } from "../dist/rules/noise.js";
+import { bestKept, propose } from "../dist/rules/policy.js";
+import { START, KNOBS, knobLine, knobsOf, proposeIdea, rngOf, truthOf } from "./noise-problem.mjs";
+
+const { values: args } = parseArgs({ options: { nights: { type: "string" }, runs: { type: "string" }, sigmas: { type: "string" } } });
+const NIGHTS = Number(args.nights ?? 400);
+const RUNS = Number(args.runs ?? 40);
+const SIGMAS = (args.sigmas ?? "0,0.0003,0.001").split(",").map(Number);
+if (!(NIGHTS >= 1 && RUNS >= 3 && SIGMAS.every((s) => s >= 0))) {
+  process.stderr.write("noise-model: --nights ≥ 1, --runs ≥ 3, --sigmas ≥ 0\n");
+  process.exit(2);
 }
-const variants = {
-  strict: { baseRuns: 1, z0: 0, z1: -Infinity, confirm: 0, z2: 0 },
-  "noise (built)": { baseRuns: 2, z0: 0, z1: Infinity, confirm: 1, z2: 0 },
-  "confirmRuns 2": { baseRuns: 2, z0: 0, z1: Infinity, confirm: 2, z2: 0 },
-  // not built: confirm again while the call is within 1 standard error, up to 3 or 4 runs
-  "adaptive to 3": { baseRuns: 2, z0: 0, z1: Infinity, confirm: 1, z2: 0, adapt: 3, adaptZ: 1 },
-  "adaptive to 4": { baseRuns: 2, z0: 0, z1: Infinity, confirm: 1, z2: 0, adapt: 4, adaptZ: 1 },
-  // not built: a bar of 0.5 standard errors on the confirmation (PR #560's idea, on means)
-  "bar 0.5 se": { baseRuns: 2, z0: 0, z1: Infinity, confirm: 1, z2: 0.5 },
+
+const VARIANTS = {
+  strict: { strict: true },
+  "noise, every keep confirmed": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: false } },
+  "noise (default: clearLead 3)": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 } },
+  "clearLead 2": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 2 } },
+  "clearLead 5": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 5 } },
+  "confirmRuns 2, clearLead 3": { settings: { baselineRuns: 2, confirmRuns: 2, clearLead: 3 } },
+  "not built: last 3 runs re-measure the best": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 }, finalRepeats: 3 },
+  "not built: repeats cost no run": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: false }, freeRepeats: true },
 };
-for (const sigma of [0, 3e-4, 1e-3]) {
-  for (const [name, v] of Object.entries(variants)) {
-    seed = 7; let K = 0, F = 0, T = 0, O = 0, AO = 0, TT = 0;
-    for (let n = 0; n < NIGHTS; n++) { const x = night(sigma, v); K += x.keeps; F += x.fk; T += x.finalTrue; TT += x.finalTrue ** 2; O += x.optimism; AO += Math.abs(x.optimism); }
-    console.log(`σ=${sigma} ${name.padEnd(20)} keeps ${(K / NIGHTS).toFixed(2).padStart(5)} falseKeep ${(F / Math.max(K, 1) * 100).toFixed(1).padStart(5)}% finalTrue ${(T / NIGHTS).toFixed(6)}±${(Math.sqrt(TT / NIGHTS - (T / NIGHTS) ** 2) / Math.sqrt(NIGHTS)).toFixed(6)} opt ${(O / NIGHTS).toExponential(2)} |opt|/σ ${sigma ? (AO / NIGHTS / sigma).toFixed(2) : "-"}`);
+
+const srcOf = (values) => KNOBS.map((k, i) => knobLine(k, values[i])).join("\n");
+const asLogged = (v) => Number(v.toFixed(6));
+
+/** One night under one variant: the agent of bench/noise.mjs, the server's decisions. */
+function night(sigma, seed, v) {
+  const rng = rngOf(seed);
+  const noiseRng = rngOf(seed ^ 0x5eed);
+  const gauss = () => {
+    let u = 0;
+    while (!u) u = noiseRng();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * noiseRng());
+  };
+  const commits = new Map();
+  const ran = new Set();
+  const commit = (src, parent) => {
+    const id = `c${commits.size}`;
+    commits.set(id, { src, truth: truthOf(knobsOf(src)), parent });
+    ran.add(src);
+    return id;
+  };
+  const rows = [];
+  let used = 0;
+  let revoked = 0;
+  const base = commit(srcOf(START), null);
+  let head = base;
+  /** Run HEAD and log what the rule proposes; true while the rule wants HEAD run again. */
+  const runOnce = (counted = true) => {
+    const c = commits.get(head);
+    const value = asLogged(c.truth + sigma * gauss());
+    if (counted) used++;
+    const o = { value, memoryGb: 1, crashed: false, timedOut: false, reason: null };
+    const row = { line: rows.length + 2, commit: head, valueText: value.toFixed(6), value, memoryText: "1.0", memoryGb: 1, status: "", description: "" };
+    if (v.strict) {
+      row.status = propose(o, rows.map((m) => m.row), "min").status;
+      rows.push({ row, key: c.src, value });
+      if (row.status !== "keep") head = bestKept(rows.map((m) => m.row), "min").commit;
+      return false;
+    }
+    const d = decide({ outcome: o, commit: head, key: c.src, isBase: head === base, rows, goal: "min", settings: v.settings });
+    row.status = d.status;
+    rows.push({ row, key: c.src, value, revoked: d.revoked });
+    if (d.revoked) revoked++;
+    if (d.status !== "keep") head = bestMean(keptCommits(rows), "min").commit;
+    return d.due !== null;
+  };
+  // the baseline's runs always count: σ is measured from them
+  while (runOnce() && used < RUNS);
+  while (used < RUNS) {
+    if (v.finalRepeats && RUNS - used <= v.finalRepeats) {
+      head = bestMean(keptCommits(rows), "min").commit;
+      runOnce();
+      continue;
+    }
+    const idea = proposeIdea(rng, commits.get(head).src, ran);
+    head = commit(idea.next, head);
+    if (runOnce()) while (used < RUNS && runOnce(!v.freeRepeats));
+  }
+  let best, shown;
+  if (v.strict) {
+    const b = bestKept(rows.map((m) => m.row), "min");
+    best = b.commit;
+    shown = b.value;
+  } else {
+    const b = bestMean(keptCommits(rows), "min");
+    best = b.commit;
+    shown = b.mean;
+  }
+  const lineage = [];
+  for (let c = best; c; c = commits.get(c).parent) lineage.unshift(commits.get(c).truth);
+  let falseKeeps = 0;
+  for (let i = 1; i < lineage.length; i++) if (!(lineage[i] < lineage[i - 1])) falseKeeps++;
+  const truth = commits.get(best).truth;
+  return { keeps: lineage.length - 1, falseKeeps, truth, optimism: shown - truth, revoked, runs: rows.length };
+}
+
+const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+const se = (a) => {
+  const m = mean(a);
+  return Math.sqrt(a.reduce((x, y) => x + (y - m) ** 2, 0) / (a.length - 1) / a.length);
+};
+const fe = (x) => (x === 0 ? "0" : x.toExponential(2));
+
+const t0 = Date.now();
+const out = [
+  `| σ | variant | keeps / night | false-keep rate | final true val_bpb | vs strict, night by night | \\|shown − true\\| / σ | revoked / night |`,
+  "|---|---|---:|---:|---:|---:|---:|---:|",
+];
+for (const sigma of SIGMAS) {
+  const results = {};
+  for (const [name, v] of Object.entries(VARIANTS)) {
+    results[name] = Array.from({ length: NIGHTS }, (_, i) => night(sigma, 20240611 + i, v));
+  }
+  const strict = results.strict;
+  for (const [name, rs] of Object.entries(results)) {
+    const keeps = rs.reduce((a, r) => a + r.keeps, 0);
+    const fk = rs.reduce((a, r) => a + r.falseKeeps, 0);
+    const diff = rs.map((r, i) => r.truth - strict[i].truth);
+    const absOpt = mean(rs.map((r) => Math.abs(r.optimism)));
+    out.push(
+      `| ${sigma === 0 ? "0" : fe(sigma)} | ${name} | ${(keeps / NIGHTS).toFixed(1)} | ${keeps ? ((100 * fk) / keeps).toFixed(1) : "0.0"}% | ${mean(rs.map((r) => r.truth)).toFixed(6)} | ${name === "strict" ? "–" : `${fe(mean(diff))} ± ${fe(se(diff))}`} | ${sigma ? (absOpt / sigma).toFixed(2) : "n/a"} | ${VARIANTS[name].strict ? "–" : (mean(rs.map((r) => r.revoked))).toFixed(2)} |`,
+    );
   }
 }
+process.stdout.write(`${out.join("\n")}\n\n${NIGHTS} nights per σ and variant, ${RUNS} runs a night, seeds 20240611 + i; ${((Date.now() - t0) / 1000).toFixed(1)} s, node ${process.version}\n`);
