@@ -30,11 +30,11 @@ if (!(NIGHTS >= 1 && RUNS >= 3 && SIGMAS.every((s) => s >= 0))) {
 const VARIANTS = {
   strict: { strict: true },
   "noise, every keep confirmed": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: false } },
-  "noise (default: clearLead 3)": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 } },
-  "clearLead 2": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 2 } },
-  "clearLead 5": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 5 } },
-  "confirmRuns 2, clearLead 3": { settings: { baselineRuns: 2, confirmRuns: 2, clearLead: 3 } },
-  "not built: last 3 runs re-measure the best": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 }, finalRepeats: 3 },
+  "clearLead 3": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 } },
+  "noise (default: clearLead 5)": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 5 } },
+  "clearLead 8": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 8 } },
+  "confirmRuns 2, clearLead 5": { settings: { baselineRuns: 2, confirmRuns: 2, clearLead: 5 } },
+  "not built: last 3 runs re-measure the best": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 5 }, finalRepeats: 3 },
   "not built: repeats cost no run": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: false }, freeRepeats: true },
 };
 

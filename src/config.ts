@@ -61,14 +61,14 @@ export const ConfigSchema = z
                 baselineRuns: z.number().int().min(1).max(10).default(2),
                 confirmRuns: z.number().int().min(0).max(10).default(1),
                 // a new keep this many standard errors ahead is not confirmed (rules/noise.ts)
-                clearLead: z.union([z.number().min(1).max(1000), z.literal(false)], { error: "must be a number of standard errors from 1 to 1000, or false (confirm every keep)" }).default(3),
+                clearLead: z.union([z.number().min(1).max(1000), z.literal(false)], { error: "must be a number of standard errors from 1 to 1000, or false (confirm every keep)" }).default(5),
               })
               .strict(),
           ],
-          { error: 'must be false (the strict rule), true (the defaults) or an object such as {"baselineRuns": 2, "confirmRuns": 1, "clearLead": 3}' },
+          { error: 'must be false (the strict rule), true (the defaults) or an object such as {"baselineRuns": 2, "confirmRuns": 1, "clearLead": 5}' },
         ),
       )
-      .default({ baselineRuns: 2, confirmRuns: 1, clearLead: 3 }),
+      .default({ baselineRuns: 2, confirmRuns: 1, clearLead: 5 }),
     // One slot per GPU: a run gets CUDA_VISIBLE_DEVICES=<id>, two runs never share one (SPEC §8).
     gpus: z
       .array(z.union([z.number().int().min(0), z.string().regex(/^[A-Za-z0-9:._-]+$/, "must be a GPU index or id such as 0 or \"GPU-5b3f…\"")]))

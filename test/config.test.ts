@@ -44,15 +44,15 @@ describe("defaults (SPEC §2: fit karpathy/autoresearch as published)", () => {
       env: {},
       python: "python3",
       syntaxCheck: true,
-      noise: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 },
+      noise: { baselineRuns: 2, confirmRuns: 1, clearLead: 5 },
     });
   });
 
   it("noise: false is the strict rule; true or a partial object fill in the repeats; bad values are named", () => {
     expect(parseConfig({ noise: false }).noise).toBe(false);
-    expect(parseConfig({ noise: true }).noise).toEqual({ baselineRuns: 2, confirmRuns: 1, clearLead: 3 });
-    expect(parseConfig({ noise: { baselineRuns: 3 } }).noise).toEqual({ baselineRuns: 3, confirmRuns: 1, clearLead: 3 });
-    expect(parseConfig({ noise: { confirmRuns: 0 } }).noise).toEqual({ baselineRuns: 2, confirmRuns: 0, clearLead: 3 });
+    expect(parseConfig({ noise: true }).noise).toEqual({ baselineRuns: 2, confirmRuns: 1, clearLead: 5 });
+    expect(parseConfig({ noise: { baselineRuns: 3 } }).noise).toEqual({ baselineRuns: 3, confirmRuns: 1, clearLead: 5 });
+    expect(parseConfig({ noise: { confirmRuns: 0 } }).noise).toEqual({ baselineRuns: 2, confirmRuns: 0, clearLead: 5 });
     expect(parseConfig({ noise: { clearLead: false } }).noise).toEqual({ baselineRuns: 2, confirmRuns: 1, clearLead: false });
     expect(parseConfig({ noise: { clearLead: 2.5 } }).noise).toEqual({ baselineRuns: 2, confirmRuns: 1, clearLead: 2.5 });
     expect(() => parseConfig({ noise: { clearLead: 0.5 } })).toThrow(/noise.*clearLead/);

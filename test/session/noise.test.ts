@@ -122,7 +122,7 @@ describe("the noise-aware rule, end to end", () => {
     expect(st.best).toMatchObject({ commit: kept, n: 2, description: "LR 0.045" });
     expect(st.best.metric).toBeCloseTo(0.95, 6);
     expect(st.best.stderr).toBeGreaterThan(0);
-    expect(st.noise).toMatchObject({ settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 3 }, experiments: 2, kept: 1, revoked: 1 });
+    expect(st.noise).toMatchObject({ settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 5 }, experiments: 2, kept: 1, revoked: 1 });
     expect(st.keepRate).toBe(0.5);
     expect(st.trajectory.map((t: { commit: string }) => t.commit)).toEqual([base, kept]);
     expect(text(await call(c, "status"))).toMatch(/Best val_bpb 0\.950000 ± 0\.\d{6} \(mean of 2 runs\)/);
