@@ -12,7 +12,8 @@
 //
 // Variants marked "not built" answer what-if questions with the built decide(): free
 // confirmations (an upper bound: what the rule's decisions are worth when repeats cost nothing),
-// and the last runs of a night spent re-measuring the best.
+// the last runs of a night spent re-measuring the best; and an oracle that keeps a candidate iff
+// its truth is better, on one run: the ceiling of any keep rule at this number of runs.
 import { parseArgs } from "node:util";
 import { bestMean, decide, keptCommits } from "../dist/rules/noise.js";
 import { bestKept, propose } from "../dist/rules/policy.js";
@@ -36,6 +37,8 @@ const VARIANTS = {
   "confirmRuns 2, clearLead 5": { settings: { baselineRuns: 2, confirmRuns: 2, clearLead: 5 } },
   "not built: last 3 runs re-measure the best": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: 5 }, finalRepeats: 3 },
   "not built: repeats cost no run": { settings: { baselineRuns: 2, confirmRuns: 1, clearLead: false }, freeRepeats: true },
+  // the ceiling of any rule: keep iff truly better, one run each (the shown value is that run)
+  "not built: an oracle that knows each truth": { oracle: true },
 };
 
 const srcOf = (values) => KNOBS.map((k, i) => knobLine(k, values[i])).join("\n");
@@ -63,6 +66,7 @@ function night(sigma, seed, v) {
   let revoked = 0;
   const base = commit(srcOf(START), null);
   let head = base;
+  let oracleBest = base;
   /** Run HEAD and log what the rule proposes; true while the rule wants HEAD run again. */
   const runOnce = (counted = true) => {
     const c = commits.get(head);
@@ -70,6 +74,14 @@ function night(sigma, seed, v) {
     if (counted) used++;
     const o = { value, memoryGb: 1, crashed: false, timedOut: false, reason: null };
     const row = { line: rows.length + 2, commit: head, valueText: value.toFixed(6), value, memoryText: "1.0", memoryGb: 1, status: "", description: "" };
+    if (v.oracle) {
+      const bestNow = rows.length ? commits.get(oracleBest).truth : Infinity;
+      row.status = c.truth < bestNow ? "keep" : "discard";
+      rows.push({ row, key: c.src, value });
+      if (row.status === "keep") oracleBest = head;
+      else head = oracleBest;
+      return false;
+    }
     if (v.strict) {
       row.status = propose(o, rows.map((m) => m.row), "min").status;
       rows.push({ row, key: c.src, value });
@@ -96,7 +108,10 @@ function night(sigma, seed, v) {
     if (runOnce()) while (used < RUNS && runOnce(!v.freeRepeats));
   }
   let best, shown;
-  if (v.strict) {
+  if (v.oracle) {
+    best = oracleBest;
+    shown = rows.filter((m) => m.row.commit === best).at(-1).value;
+  } else if (v.strict) {
     const b = bestKept(rows.map((m) => m.row), "min");
     best = b.commit;
     shown = b.value;
@@ -137,7 +152,7 @@ for (const sigma of SIGMAS) {
     const diff = rs.map((r, i) => r.truth - strict[i].truth);
     const absOpt = mean(rs.map((r) => Math.abs(r.optimism)));
     out.push(
-      `| ${sigma === 0 ? "0" : fe(sigma)} | ${name} | ${(keeps / NIGHTS).toFixed(1)} | ${keeps ? ((100 * fk) / keeps).toFixed(1) : "0.0"}% | ${mean(rs.map((r) => r.truth)).toFixed(6)} | ${name === "strict" ? "–" : `${fe(mean(diff))} ± ${fe(se(diff))}`} | ${sigma ? (absOpt / sigma).toFixed(2) : "n/a"} | ${VARIANTS[name].strict ? "–" : (mean(rs.map((r) => r.revoked))).toFixed(2)} |`,
+      `| ${sigma === 0 ? "0" : fe(sigma)} | ${name} | ${(keeps / NIGHTS).toFixed(1)} | ${keeps ? ((100 * fk) / keeps).toFixed(1) : "0.0"}% | ${mean(rs.map((r) => r.truth)).toFixed(6)} | ${name === "strict" ? "–" : `${fe(mean(diff))} ± ${fe(se(diff))}`} | ${sigma ? (absOpt / sigma).toFixed(2) : "n/a"} | ${VARIANTS[name].strict || VARIANTS[name].oracle ? "–" : (mean(rs.map((r) => r.revoked))).toFixed(2)} |`,
     );
   }
 }
