@@ -358,3 +358,14 @@ export function sectionOf(md, heading) {
   if (end < 0) end = lines.length;
   return lines.slice(start, end).join("\n").replace(/\n+$/, "");
 }
+
+/** mulberry32: a small seeded RNG, a scripted agent's only source of randomness. */
+export function rngOf(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,5 +1,8 @@
 // bench/noise-problem.mjs: the simulated problem of the noise bench, one definition for the bench
 // that drives the real server (noise.mjs) and the pure model of keep rules (noise-model.mjs).
+import { rngOf } from "./lib.mjs";
+
+export { rngOf };
 /**
  * The knobs of train.py and the truth: val_bpb = FLOOR + Σ w·u², u = ln(x/opt) for the
  * multiplicative knobs and (x − opt)/unit for the additive ones. The start is ~0.0106 above the
@@ -38,18 +41,6 @@ export function knobsOf(src) {
 
 export const START = KNOBS.map((k) => Number(fmtKnob(k.start)));
 export const START_TRUTH = truthOf(START);
-
-
-/** mulberry32: a small seeded RNG, the agent's only source of randomness. */
-export function rngOf(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Step sizes (in u units: a factor e^±step, or ±step·unit) log-uniform in [STEP_MIN, STEP_MAX]. */
 export const STEP_MIN = 0.02;

@@ -38,7 +38,7 @@ import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import * as lib from "./lib.mjs";
 import { resolvePython } from "./figures.mjs";
-import { NO_KILL_S, PY, ROOT, WAIT_MS, alive, callTool, cleanupAll, git, leftoverProcesses, makeWorkspace, now, p50, QUEUE_SECTION, removeWorkspace, replaceSection, sleep, startServer, sum, table, waitUntil } from "./lib.mjs";
+import { NO_KILL_S, PY, ROOT, WAIT_MS, alive, callTool, cleanupAll, git, leftoverProcesses, makeWorkspace, now, p50, QUEUE_SECTION, removeWorkspace, replaceSection, rngOf, sleep, startServer, sum, table, waitUntil } from "./lib.mjs";
 
 let args;
 try {
@@ -145,17 +145,6 @@ print("num_steps:        1")
 print("num_params_M:     0.0")
 print("depth:            8")
 `;
-}
-
-/** mulberry32: a small seeded RNG, the agent's only source of randomness. */
-function rngOf(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** One idea on the current train.py: a knob times e^±s, s log-uniform in [0.03, 0.4]; never a content already tried. */
