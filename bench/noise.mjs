@@ -16,7 +16,7 @@
 // and, per σ and rule: false keeps in the final kept lineage, revocations, the true val_bpb of the
 // final best commit, optimism (the best value status shows minus its truth), runs used.
 //
-//   --nights N      nights per σ and rule (default 12)
+//   --nights N      nights per σ and rule (default 24)
 //   --runs N        runs per night, maxRuns (default 40)
 //   --sigmas a,b    noise levels (default 0,0.0003,0.001)
 //   --rules a,b     strict,noise (default both)
@@ -69,7 +69,7 @@ const int = (v, d, name) => {
   return n;
 };
 const SETTINGS = {
-  nights: int(args.nights, quick ? 1 : 12, "nights"),
+  nights: int(args.nights, quick ? 1 : 24, "nights"),
   runs: int(args.runs, quick ? 12 : 40, "runs"),
   sigmas: (args.sigmas ?? (quick ? "0.0003" : "0,0.0003,0.001")).split(",").map(Number),
   rules: (args.rules ?? "strict,noise").split(","),
