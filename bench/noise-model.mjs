@@ -16,7 +16,7 @@
 // its truth is better, on one run: the ceiling of any keep rule at this number of runs.
 import { parseArgs } from "node:util";
 import { bestMean, decide, keptCommits } from "../dist/rules/noise.js";
-import { bestKept, propose } from "../dist/rules/policy.js";
+import { asLogged, bestKept, propose } from "../dist/rules/policy.js";
 import { START, KNOBS, knobLine, knobsOf, proposeIdea, rngOf, truthOf } from "./noise-problem.mjs";
 
 const { values: args } = parseArgs({ options: { nights: { type: "string" }, runs: { type: "string" }, sigmas: { type: "string" } } });
@@ -42,7 +42,6 @@ const VARIANTS = {
 };
 
 const srcOf = (values) => KNOBS.map((k, i) => knobLine(k, values[i])).join("\n");
-const asLogged = (v) => Number(v.toFixed(6));
 
 /** One night under one variant: the agent of bench/noise.mjs, the server's decisions. */
 function night(sigma, seed, v) {

@@ -3,6 +3,7 @@
 import { rngOf } from "./lib.mjs";
 
 export { rngOf };
+
 /**
  * The knobs of train.py and the truth: val_bpb = FLOOR + Σ w·u², u = ln(x/opt) for the
  * multiplicative knobs and (x − opt)/unit for the additive ones. The start is ~0.0106 above the

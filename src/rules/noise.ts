@@ -180,10 +180,18 @@ export function leadWhenKept(rows: readonly MeasuredRow[], commit: string, key: 
   return leadInSe(own, other, pooledSigma(upTo.values()), goal, CLEAR_LEAD_MIN_DF);
 }
 
-/** A keep this far ahead needs no confirmation (see NoiseSettings.clearLead). */
-export const isClearLead = (lead: number | null, settings: NoiseSettings): boolean => settings.clearLead !== false && lead !== null && lead >= settings.clearLead;
+/**
+ * HEAD was kept on one run clearly ahead (its lead when kept ≥ clearLead), so the confirmation
+ * `confirmRuns` would ask for is skipped. The one definition repeatDue and decide share.
+ */
+export function keptClearly(rows: readonly MeasuredRow[], head: { commit: string; key: string; isBase: boolean }, settings: NoiseSettings, goal: Goal): boolean {
+  if (head.isBase || settings.clearLead === false || settings.confirmRuns === 0) return false;
+  if (standingOf(rows, head.commit)?.row.status !== "keep" || seriesOf(rows).get(head.key)?.n !== 1) return false;
+  const lead = leadWhenKept(rows, head.commit, head.key, goal);
+  return lead !== null && lead >= settings.clearLead;
+}
 
-/** How many runs a commit needs before the next experiment: the baseline's, or a keep's confirmation unless its lead was clear. */
+/** How many runs a commit needs before the next experiment: the baseline's, or a keep's confirmation unless it was kept clearly. */
 export function runsWanted(isBase: boolean, kept: boolean, settings: NoiseSettings, clear = false): number {
   if (isBase) return settings.baselineRuns;
   return kept && !clear ? 1 + settings.confirmRuns : 1;
@@ -196,8 +204,7 @@ export function repeatDue(rows: readonly MeasuredRow[], head: { commit: string; 
   if (!head.isBase && standing.row.status !== "keep") return null;
   const n = seriesOf(rows).get(head.key)?.n ?? 0;
   const kept = standing.row.status === "keep";
-  const clear = !head.isBase && kept && n === 1 && isClearLead(leadWhenKept(rows, head.commit, head.key, goal), settings);
-  const wanted = runsWanted(head.isBase, kept, settings, clear);
+  const wanted = runsWanted(head.isBase, kept, settings, keptClearly(rows, head, settings, goal));
   // Repeats that failed are not asked for forever: after CRASHES_PER_IDEA the night goes on without them.
   const failed = rows.filter((m) => m.key === head.key && m.value === null && m.row.commit === head.commit).length;
   return n < wanted && standing.row.status !== "crash" && !(standing.row.status === "keep" && failed >= CRASHES_PER_IDEA) ? { n, wanted } : null;
@@ -258,13 +265,15 @@ export function decide(d: DecisionInput): Decision {
   const thisRun = (status: string, revoked = false): MeasuredRow => ({ row: { line: 0, commit: d.commit, valueText: "", value: NaN, memoryText: "", memoryGb: NaN, status, description: "" }, key: d.key, value, revoked });
   const withThis = seriesOf([...d.rows, thisRun("")]);
   const series = withThis.get(d.key) ?? null;
-  const { sigma } = pooledSigma(withThis.values());
+  const pooled = pooledSigma(withThis.values());
+  const { sigma } = pooled;
+  const head = { commit: d.commit, key: d.key, isBase: d.isBase };
   // What the state machine will ask next once this run's row is written (one definition: repeatDue).
-  const dueAfter = (status: Status, revoked: boolean) => repeatDue([...d.rows, thisRun(status, revoked)], { commit: d.commit, key: d.key, isBase: d.isBase }, d.settings, goal);
+  const dueAfter = (status: Status, revoked: boolean) => repeatDue([...d.rows, thisRun(status, revoked)], head, d.settings, goal);
   const kept = keptCommits(d.rows);
   const other = bestMean(kept, goal, d.key);
   const against = other ? { commit: other.commit, mean: other.mean, n: other.n } : null;
-  const lead = series && other ? leadInSe(series, other, pooledSigma(withThis.values()), goal) : null;
+  const lead = series && other ? leadInSe(series, other, pooled, goal) : null;
   const base = { kind, sigma, against, mean: series?.mean ?? null, n: series?.n ?? 0, closeCall: false, wasKept, lead, clear: false };
   // Crash, timeout and memory limits are judged as the strict rule judges them (one definition).
   const strict = propose(o, d.rows.map((m) => m.row), goal, d.limits);
@@ -284,7 +293,7 @@ export function decide(d: DecisionInput): Decision {
   if (better(asLogged(mean), asLogged(other.mean), goal)) {
     const due = dueAfter("keep", false);
     // A first keep that needs no confirmation says why it has one run (the lead, in standard errors).
-    const clear = kind === "candidate" && !due && d.settings.confirmRuns > 0 && isClearLead(lead, d.settings);
+    const clear = kind === "candidate" && keptClearly([...d.rows, thisRun("keep")], head, d.settings, goal);
     const note = n > 1 ? `[run ${n}: ${stats}, ahead of ${other.commit} ${fmt(other.mean)}]` : clear ? `[clear: ${Number.isFinite(lead) ? `${lead!.toFixed(1)} standard errors` : "σ 0,"} ahead of ${other.commit} ${fmt(other.mean)}]` : null;
     return { ...base, status: "keep", reason: null, revoked: false, due, note, clear };
   }

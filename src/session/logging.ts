@@ -68,6 +68,8 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
   // Past the night's end no run starts, so no repeat is due either.
   // The same definition the state machine refuses edits by: what HEAD still needs after this row.
   const settings = noiseSettings(ws.config);
+  // a keep the agent downgraded to discard was not kept clearly
+  const clear = !!decision?.clear && status === "keep";
   const due = settings && afterMeasured && !revoked && !nightOver ? repeatDue(afterMeasured, { commit: short, key, isBase: head === s.base }, settings, ws.config.metric.goal) : null;
   return {
     line: `[EXP] ${s.tag} ${n} | commit:${fields[0]} | ${ws.config.metric.name}:${fields[1]} | mem:${fields[2]}GB | status:${status} | ${fields[4]}`,
@@ -88,7 +90,7 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
             closeCall: decision.closeCall && status === "discard",
             // ±Infinity (σ 0) is not JSON: null there as while σ is unmeasured
             lead: decision.lead !== null && Number.isFinite(decision.lead) ? Math.round(decision.lead * 100) / 100 : null,
-            clear: decision.clear && status === "keep",
+            clear,
           },
         }
       : {}),
@@ -101,7 +103,7 @@ export async function logRun(ws: Workspace, s: SessionInfo, ledger: Ledger, rec:
       crashesSinceBest: crashes,
       timedOut: o.timedOut,
       stall,
-      noise: decision ? { due: due ? { ...due, baseline: head === s.base } : null, revoked, resetTo, closeCall: decision.closeCall && status === "discard", clear: decision.clear && status === "keep" ? { lead: decision.lead! } : null, reason: proposal.reason, kind: decision.kind, mean: decision.mean, n: decision.n, sigma: decision.sigma } : undefined,
+      noise: decision ? { due: due ? { ...due, baseline: head === s.base } : null, revoked, resetTo, closeCall: decision.closeCall && status === "discard", clear: clear ? { lead: decision.lead! } : null, reason: proposal.reason, kind: decision.kind, mean: decision.mean, n: decision.n, sigma: decision.sigma } : undefined,
     }),
   };
 }
